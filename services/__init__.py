@@ -1,0 +1,1 @@
+"""Vigil's runnable services (ingest, fusion, alert) and the `vigil` command."""
