@@ -23,7 +23,7 @@ import json
 import struct
 import zlib
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -332,12 +332,11 @@ def _build(cls: type[T], header: dict[str, Any], payload: bytes) -> T:
             raise ContractError(f"{cls.__name__}: header lacks field {f.name!r}")
         value: Any = header[f.name]
         allowed = _TYPES.get(str(f.type), (object,))
-        if isinstance(value, bool) and bool not in allowed:
+        if isinstance(raw, bool) and bool not in allowed:
             raise ContractError(f"{cls.__name__}: field {f.name!r} has a boolean, expected {f.type}")
-        if not isinstance(value, allowed):
-            raise ContractError(
-                f"{cls.__name__}: field {f.name!r} is {type(value).__name__}, expected {f.type}"
-            )
+        if not isinstance(raw, allowed):
+            raise ContractError(f"{cls.__name__}: field {f.name!r} is {type(raw).__name__}, expected {f.type}")
+        value = cast(Any, raw)
         if f.type == "float":
             value = float(value)
         elif f.type == "dict[str, float]":
