@@ -330,7 +330,7 @@ def _build(cls: type[T], header: dict[str, Any], payload: bytes) -> T:
             if f.default is not MISSING or f.default_factory is not MISSING:  # optional in the header
                 continue
             raise ContractError(f"{cls.__name__}: header lacks field {f.name!r}")
-        value: Any = header[f.name]
+        raw: object = header[f.name]
         allowed = _TYPES.get(str(f.type), (object,))
         if isinstance(raw, bool) and bool not in allowed:
             raise ContractError(f"{cls.__name__}: field {f.name!r} has a boolean, expected {f.type}")
