@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Local Vigil stack for tests and benchmarks: Kafka 4 (KRaft, one combined node), Redis and a
+# GStreamer RTSP test server playing generated clips. Everything lives under .stack/ (git-ignored).
+#
+#   scripts/stack.sh up | down | status | logs
+#   scripts/stack.sh rtsp-start | rtsp-stop | rtsp-restart   # simulate a camera dropping
+#
+# Idempotent: `up` starts only what is not running and waits until each part answers a real client;
+# `down` stops what `up` started (pid files) and succeeds when nothing runs.
+# Addresses: Kafka 127.0.0.1:9092 (controller 9093), Redis 127.0.0.1:6379,
+# RTSP rtsp://127.0.0.1:8554/{incident,quiet,noaudio}.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HERE="$ROOT/scripts/stack"
+STACK="${VIGIL_STACK_DIR:-$ROOT/.stack}"
+PY="${VIGIL_PYTHON:-$ROOT/.venv/bin/python}"
+SYS_PY="${VIGIL_SYSTEM_PYTHON:-/usr/bin/python3}"
+LOGS="$STACK/logs"
+PIDS="$STACK/pids"
+CLIPS="$STACK/clips"
+KAFKA_DIR="$STACK/kafka"
+KAFKA_LIBS="$KAFKA_DIR/libs"
+KAFKA_HEAP="${VIGIL_KAFKA_HEAP:--Xmx512m -Xms256m}"
+RTSP_PORT=8554
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+die() {  # die MESSAGE [LOGFILE]: print the message and the log's tail, then exit 1
+    log "ERROR: $1"
+    if [[ -n "${2:-}" && -f "$2" ]]; then
+        log "last lines of $2:"
+        tail -n 40 "$2" >&2
+    fi
+    exit 1
+}
+
+pid_of() {  # pid_of NAME MARKER: print the pid of a running process we started, or nothing
+    local file="$PIDS/$1.pid" pid
+    [[ -f "$file" ]] || return 0
+    pid="$(tr -dc 0-9 <"$file")"
+    # The marker guards against a recycled pid belonging to another program.
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"; then
+        echo "$pid"
+    fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+stop_pid() {  # stop_pid NAME MARKER: TERM, wait up to 30 s, then KILL
+    local pid i
+    pid="$(pid_of "$1" "$2")"
+    if [[ -z "$pid" ]]; then
+        rm -f "$PIDS/$1.pid"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "$1 (pid $pid) ignored TERM for 30 s: killing"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$PIDS/$1.pid"
+    log "$1 stopped"
+}
+
+spawn() {  # spawn NAME LOGFILE CMD...: start CMD in its own session, detached, and record its pid
+    local name="$1" logfile="$2"
+    shift 2
+    setsid nohup "$@" >>"$logfile" 2>&1 </dev/null &
+    echo $! >"$PIDS/$name.pid"
+}
+
+# ---------------------------------------------------------------------------------------- kafka
+
+kafka_fetch() {
+    if compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; then
+        return 0
+    fi
+    log "fetching Kafka jars with Maven (once) into $KAFKA_LIBS"
+    mkdir -p "$KAFKA_LIBS.tmp"
+    mvn -q -B -f "$HERE/kafka-pom.xml" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" >"$LOGS/mvn.log" 2>&1 ||
+        die "mvn could not fetch Kafka (network? ~/.m2 settings?)" "$LOGS/mvn.log"
+    rm -rf "$KAFKA_LIBS"
+    mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+}
+
+kafka_java() {  # kafka_java: set JAVA_CMD, the JVM command line shared by the storage tool and the broker
+    local heap
+    read -r -a heap <<<"$KAFKA_HEAP"
+    JAVA_CMD=(java "${heap[@]}" -Djava.awt.headless=true
+        -Dlog4j2.configurationFile="$HERE/log4j2.properties" -Dkafka.logs.dir="$LOGS"
+        -cp "$KAFKA_LIBS/*")
+}
+
+kafka_up() {
+    if [[ -n "$(pid_of kafka kafka.Kafka)" ]]; then
+        log "kafka already running (pid $(pid_of kafka kafka.Kafka))"
+    else
+        port_open 9092 && die "port 9092 is taken by a process this script did not start"
+        kafka_fetch
+        kafka_java
+        sed "s#@LOG_DIR@#$KAFKA_DIR/data#" "$HERE/server.properties.in" >"$KAFKA_DIR/server.properties"
+        if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
+            log "formatting the KRaft log dir (once)"
+            local cluster_id
+            cluster_id="$("$SYS_PY" -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+            "${JAVA_CMD[@]}" kafka.tools.StorageTool format --cluster-id "$cluster_id" \
+                --config "$KAFKA_DIR/server.properties" >>"$LOGS/kafka-format.log" 2>&1 ||
+                die "kafka storage format failed" "$LOGS/kafka-format.log"
+        fi
+        log "starting kafka"
+        spawn kafka "$LOGS/kafka.out" "${JAVA_CMD[@]}" kafka.Kafka "$KAFKA_DIR/server.properties"
+    fi
+    "$PY" "$HERE/probe.py" kafka 127.0.0.1:9092 --timeout "${VIGIL_KAFKA_TIMEOUT:-120}" >&2 ||
+        { tail -n 20 "$LOGS/kafka.out" >&2 || true; die "kafka did not become ready" "$LOGS/kafka.log"; }
+}
+
+# ---------------------------------------------------------------------------------------- redis
+
+redis_up() {
+    if [[ -n "$(pid_of redis redis-server)" ]]; then
+        log "redis already running (pid $(pid_of redis redis-server))"
+    else
+        port_open 6379 && die "port 6379 is taken by a process this script did not start"
+        mkdir -p "$STACK/redis"
+        log "starting redis"
+        redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --dir "$STACK/redis" \
+            --appendonly yes --pidfile "$PIDS/redis.pid" --logfile "$LOGS/redis.log" >/dev/null ||
+            die "redis-server did not start" "$LOGS/redis.log"
+    fi
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" == PONG ]] && { log "redis ready"; return 0; }
+        sleep 0.2
+    done
+    die "redis did not answer PING within 20 s" "$LOGS/redis.log"
+}
+
+redis_down() {
+    local pid
+    pid="$(pid_of redis redis-server)"
+    # SHUTDOWN flushes the append-only file; fall back to signals.
+    if [[ -n "$pid" ]]; then
+        redis-cli -h 127.0.0.1 -p 6379 shutdown >/dev/null 2>&1 || true
+        stop_pid redis redis-server
+        log "redis stopped"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------- clips
+
+make_clip() {  # make_clip NAME ARGS...: generate .stack/clips/NAME.mp4 once
+    local out="$CLIPS/$1.mp4"
+    shift
+    [[ -s "$out" ]] && return 0
+    log "generating clip $out"
+    (cd "$ROOT" && "$PY" -m services.clips --output "$out.tmp.mp4" "$@") >>"$LOGS/clips.log" 2>&1 ||
+        die "clip generation failed" "$LOGS/clips.log"
+    mv "$out.tmp.mp4" "$out"
+}
+
+clips_up() {
+    mkdir -p "$CLIPS"
+    local common=(--duration 30 --width 640 --height 360 --fps 15 --seed 7)
+    make_clip incident "${common[@]}" --incident 4:gunshot
+    make_clip quiet "${common[@]}"
+    make_clip noaudio "${common[@]}" --no-audio
+}
+
+# ----------------------------------------------------------------------------------------- rtsp
+
+rtsp_start() {
+    if [[ -n "$(pid_of rtsp rtsp_server.py)" ]]; then
+        log "rtsp server already running (pid $(pid_of rtsp rtsp_server.py))"
+    else
+        clips_up
+        port_open "$RTSP_PORT" && die "port $RTSP_PORT is taken by a process this script did not start"
+        log "starting rtsp server"
+        spawn rtsp "$LOGS/rtsp.log" "$SYS_PY" "$HERE/rtsp_server.py" --host 127.0.0.1 --port "$RTSP_PORT" \
+            --mount "/incident=$CLIPS/incident.mp4" --mount "/quiet=$CLIPS/quiet.mp4" \
+            --mount "/noaudio=$CLIPS/noaudio.mp4"
+    fi
+    "$PY" "$HERE/probe.py" rtsp "rtsp://127.0.0.1:$RTSP_PORT/incident" --timeout 30 >&2 ||
+        die "rtsp server did not serve /incident" "$LOGS/rtsp.log"
+}
+
+rtsp_stop() { stop_pid rtsp rtsp_server.py; }
+
+# --------------------------------------------------------------------------------------- status
+
+status() {
+    local name marker pid rc=0
+    for name in kafka redis rtsp; do
+        case "$name" in
+            kafka) marker=kafka.Kafka ;;
+            redis) marker=redis-server ;;
+            rtsp) marker=rtsp_server.py ;;
+        esac
+        pid="$(pid_of "$name" "$marker")"
+        if [[ -n "$pid" ]]; then
+            printf '%-6s running (pid %s)\n' "$name" "$pid"
+        else
+            printf '%-6s stopped\n' "$name"
+            rc=3
+        fi
+    done
+    return "$rc"
+}
+
+logs() {
+    local f
+    for f in "$LOGS"/*.log "$LOGS"/*.out; do
+        [[ -f "$f" ]] || continue
+        printf '===== %s (last %s lines) =====\n' "$f" "${1:-50}"
+        tail -n "${1:-50}" "$f"
+    done
+}
+
+main() {
+    mkdir -p "$LOGS" "$PIDS" "$KAFKA_DIR"
+    case "${1:-}" in
+        up)
+            [[ -x "$PY" ]] || die "$PY not found: run 'make install' first"
+            redis_up
+            kafka_up
+            rtsp_start
+            log "stack up: kafka 127.0.0.1:9092, redis redis://127.0.0.1:6379/0, rtsp rtsp://127.0.0.1:$RTSP_PORT/{incident,quiet,noaudio}"
+            ;;
+        down)
+            rtsp_stop
+            stop_pid kafka kafka.Kafka
+            redis_down
+            ;;
+        status) status ;;
+        logs) logs "${2:-50}" ;;
+        rtsp-start) rtsp_start ;;
+        rtsp-stop) rtsp_stop ;;
+        rtsp-restart) rtsp_stop && rtsp_start ;;
+        clips) clips_up ;;
+        *)
+            echo "usage: $0 up|down|status|logs [N]|rtsp-start|rtsp-stop|rtsp-restart|clips" >&2
+            exit 2
+            ;;
+    esac
+}
+
+main "$@"
