@@ -23,13 +23,13 @@ install-system:
 demo: install
 	$(VENV)/bin/vigil demo
 
-stack-up: install-system
+stack-up: install-system install
 	bash scripts/stack.sh up
 
 stack-down:
 	bash scripts/stack.sh down
 
-test: install install-system
+test: install-system install
 	bash scripts/stack.sh up
 	$(VENV)/bin/pytest -q tests
 

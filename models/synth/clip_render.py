@@ -126,7 +126,7 @@ def _fight(sr: int, rng: np.random.Generator) -> FloatArray:
     out = np.zeros(int(1.6 * sr), dtype=np.float32)
     thud_t = np.arange(int(0.12 * sr), dtype=np.float32) / sr
     for i, start_s in enumerate([0.0, 0.3, 0.5, 0.9, 1.2]):
-        thud = (0.8 if i == 0 else 0.6) * np.sin(2 * np.pi * 110 * thud_t) * np.exp(-thud_t / 0.03)
+        thud = (0.8 if i == 0 else 0.6) * np.cos(2 * np.pi * 110 * thud_t) * np.exp(-thud_t / 0.03)
         thud += 0.3 * rng.uniform(-1, 1, thud_t.size) * np.exp(-thud_t / 0.01)
         s = int(start_s * sr)
         out[s : s + thud.size] += thud[: out.size - s]
