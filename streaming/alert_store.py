@@ -1,0 +1,163 @@
+"""Delivering alerts to Redis: a capped Stream for durable consumption, Pub/Sub for low latency.
+
+Delivery is idempotent on the alert's event id. One Lua script (atomic in Redis: it runs whole
+or not at all, and lands in the append-only file as one unit) does::
+
+    SET vigil:alert:seen:<id> 1 NX EX <dedup ttl>     -- already there: a re-delivery, stop
+    SET <evidence key> <jpeg> EX <evidence ttl>        -- large thumbnails only
+    XADD vigil:alerts MAXLEN ~ <cap> * id <id> type <type> camera <camera> event <json>
+    PUBLISH vigil:alerts:live <json>
+
+so a crash between the dedup mark and the stream entry cannot happen. While Redis is away
+:meth:`RedisAlertStore.deliver` retries with capped exponential backoff and returns only once
+the alert is stored (or was stored before): the caller commits the score's offset after that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import redis
+
+from streaming.config import RedisConfig
+from streaming.redact import redact_url
+
+log = logging.getLogger(__name__)
+
+SEEN_KEY_PREFIX: Final = "vigil:alert:seen:"
+
+_DELIVER_LUA: Final = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return false
+end
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[7 + i - 3], 'EX', ARGV[6])
+end
+local entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
+  'id', ARGV[3], 'type', ARGV[4], 'camera', ARGV[5], 'event', ARGV[7 + #KEYS - 2])
+redis.call('PUBLISH', ARGV[7 + #KEYS - 1], ARGV[7 + #KEYS - 2])
+return entry
+"""
+
+RETRYABLE: Final = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert ready for delivery: a CloudEvent (``event``) plus evidence blobs to store."""
+
+    id: str
+    camera_id: str
+    type: str  # "raised" / "updated" / "resolved"
+    event: dict[str, Any]
+    capture_to_alert_s: float
+    blobs: dict[str, bytes] = field(default_factory=dict, repr=False)  # evidence key -> bytes
+
+    def to_json(self) -> str:
+        """The structured-mode CloudEvent as compact JSON."""
+        return json.dumps(self.event, separators=(",", ":"), sort_keys=True)
+
+
+class AlertSink(Protocol):
+    """Where the alert service delivers alerts."""
+
+    def deliver(self, alert: Alert) -> bool:
+        """Store ``alert``; True if new, False if it was delivered before. Blocks until stored."""
+        ...
+
+    def ready(self) -> tuple[bool, str]:
+        """Readiness check: can alerts be delivered now?"""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class StoreStopped(RuntimeError):
+    """Delivery gave up because the service is stopping (the alert was not stored)."""
+
+
+def redis_client(config: RedisConfig, *, socket_timeout_s: float | None = None) -> redis.Redis:
+    """A Redis client from config (password from env/file, never logged)."""
+    kwargs: dict[str, Any] = {
+        "socket_timeout": socket_timeout_s if socket_timeout_s is not None else config.socket_timeout_s,
+        "socket_connect_timeout": config.socket_timeout_s,
+        "health_check_interval": 15,
+    }
+    password = config.password_value()
+    if password is not None:
+        kwargs["password"] = password
+    if config.username is not None:
+        kwargs["username"] = config.username
+    client: redis.Redis = redis.Redis.from_url(config.url.get_secret_value(), **kwargs)
+    return client
+
+
+class RedisAlertStore:
+    """The production :class:`AlertSink`."""
+
+    def __init__(
+        self,
+        config: RedisConfig,
+        *,
+        on_error: Callable[[BaseException], None] | None = None,
+        stop: threading.Event | None = None,
+        client: redis.Redis | None = None,
+    ) -> None:
+        self.config = config
+        self._client = client if client is not None else redis_client(config)
+        self._script = self._client.register_script(_DELIVER_LUA)
+        self._on_error = on_error
+        self._stop = stop or threading.Event()
+        self._where = redact_url(config.url.get_secret_value())
+
+    def deliver(self, alert: Alert) -> bool:
+        """Store the alert once; retry with capped backoff while Redis is unreachable."""
+        keys = [SEEN_KEY_PREFIX + alert.id, self.config.stream, *alert.blobs]
+        payload = alert.to_json()
+        args: list[Any] = [
+            self.config.dedup_ttl_s,
+            self.config.stream_maxlen,
+            alert.id,
+            alert.type,
+            alert.camera_id,
+            self.config.evidence_ttl_s,
+            *alert.blobs.values(),
+            payload,
+            self.config.channel,
+        ]
+        delay = self.config.retry_backoff_initial_s
+        while True:
+            try:
+                return self._script(keys=keys, args=args) is not None
+            except RETRYABLE as exc:
+                if self._on_error is not None:
+                    self._on_error(exc)
+                log.warning(
+                    "redis %s unavailable (%s); retrying alert %s in %.1fs",
+                    self._where,
+                    type(exc).__name__,
+                    alert.id,
+                    delay,
+                )
+                if self._stop.wait(delay):
+                    raise StoreStopped(f"stopping: alert {alert.id} not stored") from exc
+                delay = min(delay * 2, self.config.retry_backoff_max_s)
+
+    def ready(self) -> tuple[bool, str]:
+        """PING Redis."""
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            return False, f"redis {self._where}: {type(exc).__name__}"
+        return True, f"redis {self._where}: ok"
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
