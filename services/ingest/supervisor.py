@@ -1,0 +1,215 @@
+"""Per-camera supervision: run sessions in a worker thread, watch them, reconnect with backoff.
+
+PyAV/FFmpeg can hang inside open or decode after a network loss; timeouts do not always fire.
+So the supervisor watches from outside: when a session has not decoded a frame for
+``stall_timeout_s`` it is cancelled and abandoned (its thread ends when FFmpeg returns, and it
+publishes nothing more), and a new session with a new ``session_id`` starts after a backoff.
+Files end (``eof``) and finish the camera; live streams that end are reconnected.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from services.ingest.analysis import AnalysisSpec
+from services.ingest.backoff import Backoff, CrashLoopGuard
+from services.ingest.metrics import IngestMetrics
+from services.ingest.session import CameraSession, SessionOptions, SessionResult, is_file_url
+from streaming.config import IngestConfig
+from streaming.contracts import AudioChunk, VideoFrame
+from streaming.observability import Heartbeat
+from streaming.redact import redact_url
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_S = 0.25
+
+
+def session_options(config: IngestConfig) -> SessionOptions:
+    """Session options from the ingest configuration."""
+    return SessionOptions(
+        open_timeout_s=config.open_timeout_s,
+        read_timeout_s=config.stall_timeout_s,
+        decode_threads=config.decode_threads,
+        skip_loop_filter=config.skip_loop_filter,
+        jpeg_quality=config.jpeg_quality,
+        audio_chunk_s=config.audio_chunk_s,
+        realtime=config.realtime,
+    )
+
+
+class CameraSupervisor:
+    """Keeps one camera streaming: session after session, until stopped (or a file ends)."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        url: str,
+        spec: AnalysisSpec,
+        config: IngestConfig,
+        publish: Callable[[VideoFrame | AudioChunk], bool],
+        metrics: IngestMetrics,
+        *,
+        want_audio: bool = True,
+        options: SessionOptions | None = None,
+    ) -> None:
+        self.camera_id = camera_id
+        self._url = url
+        self.safe_url = redact_url(url)
+        self.spec = spec
+        self.config = config
+        self._publish = publish
+        self._metrics = metrics
+        self._want_audio = want_audio
+        self._options = options or session_options(config)
+        self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
+        self._guard = CrashLoopGuard(config.crash_loop_max, config.crash_loop_window_s)
+        self._stop = threading.Event()
+        self.finished = threading.Event()
+        self.heartbeat = Heartbeat(
+            f"camera {camera_id} supervisor", max_age_s=max(30.0, 4 * WATCH_INTERVAL_S)
+        )
+        self.session: CameraSession | None = None
+        self.sessions_started = 0
+        self.last_error: str | None = None
+        self._last_frame_mono: float | None = None  # across sessions: a silent camera's age grows
+        self._thread = threading.Thread(target=self._loop, name=f"ingest-{camera_id}", daemon=True)
+        metrics.init_camera(camera_id, audio=want_audio)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start supervising in a daemon thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop: cancel the current session; returns at once (see :meth:`join`)."""
+        self._stop.set()
+        if self.session is not None:
+            self.session.cancel()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the supervisor thread; True if it ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def is_alive(self) -> bool:
+        """Whether the supervisor thread runs."""
+        return self._thread.is_alive()
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                result = self._run_session()
+                self._metrics.camera_up.labels(self.camera_id).set(0)
+                if self._stop.is_set():
+                    break
+                if result.reason == "eof" and is_file_url(self._url):
+                    log.info(
+                        "camera %s: file %s ended (%d records)", self.camera_id, self.safe_url, result.records
+                    )
+                    break
+                self._metrics.reconnects.labels(self.camera_id, result.reason).inc()
+                delay = self._next_delay(result)
+                self._wait(delay)
+        except Exception:  # a bug here must not take the other cameras down; log and stop this one
+            log.exception("camera %s: supervisor failed", self.camera_id)
+        finally:
+            self._metrics.camera_up.labels(self.camera_id).set(0)
+            self.finished.set()
+
+    def _run_session(self) -> SessionResult:
+        session = CameraSession(
+            self.camera_id,
+            self._url,
+            self.spec,
+            self._options,
+            self._publish,
+            self._metrics,
+            want_audio=self._want_audio,
+            on_up=self._on_up,
+        )
+        self.session = session
+        self.sessions_started += 1
+        box: list[SessionResult] = []
+        worker = threading.Thread(
+            target=lambda: box.append(session.run()),
+            name=f"ingest-{self.camera_id}-{session.session_id[:8]}",
+            daemon=True,
+        )
+        log.info(
+            "camera %s: connecting to %s (session %s)", self.camera_id, self.safe_url, session.session_id
+        )
+        worker.start()
+        stall_s = self.config.stall_timeout_s
+        while True:
+            worker.join(WATCH_INTERVAL_S)
+            self.heartbeat.beat()
+            age = time.monotonic() - session.last_frame_mono
+            if session.frames_decoded:
+                self._last_frame_mono = session.last_frame_mono
+            self._report_age()
+            if not worker.is_alive():
+                return box[0] if box else SessionResult("error", "session thread died", 0, 0)
+            if self._stop.is_set():
+                session.cancel()
+                return SessionResult("cancelled", "stopped", session.frames_decoded, session.records)
+            if age > stall_s:
+                # Abandon the worker: it may be stuck inside FFmpeg; it exits on its own
+                # timeout and, being cancelled, publishes nothing more.
+                session.cancel()
+                what = "after its last frame" if session.frames_decoded else "since connecting"
+                detail = f"no frame for {age:.1f} s {what} (stalled stream)"
+                return SessionResult("stall", detail, session.frames_decoded, session.records)
+
+    def _on_up(self, session: CameraSession) -> None:
+        if session is not self.session:
+            return
+        self._metrics.camera_up.labels(self.camera_id).set(1)
+        self.last_error = None
+        log.info(
+            "camera %s: streaming (session %s, audio %s)",
+            self.camera_id,
+            session.session_id,
+            "yes" if session.has_audio else "no",
+        )
+
+    def _next_delay(self, result: SessionResult) -> float:
+        if result.delivered:
+            self._backoff.reset()
+        looping = self._guard.record(time.monotonic())
+        self._metrics.crash_looping.labels(self.camera_id).set(1 if looping else 0)
+        delay = self._backoff.max_delay() if looping else self._backoff.next_delay()
+        message = f'camera "{self.camera_id}" ({self.safe_url}): {result.reason}: {result.detail}'
+        self.last_error = message
+        if looping:
+            log.error(
+                "%s; %d failures within %.0f s: crash loop, retrying in %.1f s",
+                message,
+                self._guard.recent(),
+                self._guard.window_s,
+                delay,
+            )
+        elif result.reason == "eof":
+            log.info("%s; reconnecting in %.1f s", message, delay)
+        else:
+            log.warning("%s; reconnecting in %.1f s", message, delay)
+        return delay
+
+    def _wait(self, delay: float) -> None:
+        deadline = time.monotonic() + delay
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._stop.wait(min(remaining, WATCH_INTERVAL_S))
+            self.heartbeat.beat()
+            self._report_age()
+
+    def _report_age(self) -> None:
+        if self._last_frame_mono is not None:
+            age = time.monotonic() - self._last_frame_mono
+            self._metrics.last_frame_age.labels(self.camera_id).set(age)
