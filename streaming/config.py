@@ -84,29 +84,39 @@ class KafkaConfig(_Strict):
     """Connection to Kafka and topic defaults."""
 
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Use SASL_SSL (SCRAM) or SSL (mTLS) outside a lab."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when security_protocol is SASL_*."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(
         None, description="Prefer VIGIL_KAFKA__SASL_PASSWORD or password_file."
     )
-    sasl_password_file: Path | None = None
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
+    sasl_password_file: Path | None = Field(
+        None, description="File holding the SASL password (mounted Secret)."
+    )
+    ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate (mTLS).")
+    ssl_keyfile: Path | None = Field(None, description="Client private key (mTLS).")
     partitions: int = Field(6, ge=1, description="Partitions of topics Vigil creates (caps fusion replicas).")
-    replication_factor: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1, description="Replication factor of topics Vigil creates.")
     retention_ms: int = Field(
         6 * 3600 * 1000, ge=60_000, description="Retention of media topics (replay window)."
     )
-    scores_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
-    compression: Literal["lz4", "zstd", "gzip", "snappy", "none"] = "lz4"
-    linger_ms: int = Field(5, ge=0)
-    batch_size: int = Field(256 * 1024, ge=1024)
+    scores_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000, ge=60_000, description="Retention of the scores and dead-letter topics."
+    )
+    compression: Literal["lz4", "zstd", "gzip", "snappy", "none"] = Field(
+        "lz4", description="Producer compression codec."
+    )
+    linger_ms: int = Field(5, ge=0, description="Producer batching delay.")
+    batch_size: int = Field(256 * 1024, ge=1024, description="Producer batch size in bytes.")
     buffer_memory: int = Field(
         32 * 1024 * 1024, ge=1024 * 1024, description="Producer buffer; full = drop live frames."
     )
-    max_request_size: int = Field(1_000_000, ge=1024)
+    max_request_size: int = Field(1_000_000, ge=1024, description="Largest record the producer sends.")
     connect_retry_max_s: float = Field(
         30.0, gt=0, description="Cap of the backoff between connection attempts."
     )
@@ -125,11 +135,11 @@ class RedisConfig(_Strict):
 
     url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), description="redis:// or rediss:// URL.")
     password: SecretStr | None = Field(None, description="ACL password (or in the URL, or password_file).")
-    password_file: Path | None = None
-    username: str | None = None
-    stream: str = "vigil:alerts"
+    password_file: Path | None = Field(None, description="File holding the Redis password (mounted Secret).")
+    username: str | None = Field(None, description="Redis ACL user name.")
+    stream: str = Field("vigil:alerts", description="Durable alert stream (consumer groups).")
     stream_maxlen: int = Field(100_000, ge=100, description="Approximate cap (XADD MAXLEN ~).")
-    channel: str = "vigil:alerts:live"
+    channel: str = Field("vigil:alerts:live", description="Pub/Sub channel for low-latency subscribers.")
     dedup_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="How long an alert id is remembered.")
     evidence_ttl_s: int = Field(
         7 * 24 * 3600, ge=60, description="TTL of evidence thumbnails stored as keys."
@@ -150,16 +160,18 @@ class RedisConfig(_Strict):
 class TopicsConfig(_Strict):
     """Topic names: one place for them."""
 
-    video: str = "vigil.video.v1"
-    audio: str = "vigil.audio.v1"
-    scores: str = "vigil.scores.v1"
-    dead_letter: str = "vigil.deadletter.v1"
+    video: str = Field("vigil.video.v1", description="Analysis frames (JPEG), keyed by camera.")
+    audio: str = Field("vigil.audio.v1", description="Mono audio chunks at the model rate, keyed by camera.")
+    scores: str = Field("vigil.scores.v1", description="One score per (camera, window).")
+    dead_letter: str = Field(
+        "vigil.deadletter.v1", description="Records no service could process, with the reason."
+    )
 
 
 class HttpConfig(_Strict):
     """The service's HTTP endpoint (/metrics, /healthz, /readyz)."""
 
-    host: str = "0.0.0.0"
+    host: str = Field("0.0.0.0", description="Bind address of /metrics, /healthz, /readyz.")
     port: int | None = Field(None, ge=0, le=65535, description="Default: the service's own port.")
 
 
@@ -167,15 +179,15 @@ class IngestConfig(_Strict):
     """Ingest tuning."""
 
     stall_timeout_s: float = Field(8.0, gt=0, description="No frame for this long = stalled; reconnect.")
-    open_timeout_s: float = Field(8.0, gt=0)
-    backoff_initial_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(30.0, gt=0)
+    open_timeout_s: float = Field(8.0, gt=0, description="Give up opening a stream after this long.")
+    backoff_initial_s: float = Field(0.5, gt=0, description="First reconnect delay (doubles, with jitter).")
+    backoff_max_s: float = Field(30.0, gt=0, description="Cap of the reconnect delay.")
     crash_loop_max: int = Field(
         5, ge=1, description="Failures within crash_loop_window_s before backing off to the max."
     )
-    crash_loop_window_s: float = Field(60.0, gt=0)
-    jpeg_quality: int = Field(80, ge=10, le=100)
-    audio_chunk_s: float = Field(0.25, gt=0, le=2.0)
+    crash_loop_window_s: float = Field(60.0, gt=0, description="Window of the crash-loop guard.")
+    jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of frames sent to Kafka.")
+    audio_chunk_s: float = Field(0.25, gt=0, le=2.0, description="Length of published audio chunks.")
     decode_threads: int = Field(1, ge=0, description="FFmpeg decoder threads per camera (0 = auto).")
     skip_loop_filter: bool = Field(
         True, description="Skip the H.264 deblocking filter (analysis needs no beauty)."
@@ -186,7 +198,7 @@ class IngestConfig(_Strict):
     shard_index: int = Field(
         0, ge=0, description="This process takes cameras whose index % shard_count == shard_index."
     )
-    shard_count: int = Field(1, ge=1)
+    shard_count: int = Field(1, ge=1, description="Number of ingest processes sharing the cameras.")
     realtime: bool = Field(
         False, description="Pace file inputs at their frame rate (live cameras pace themselves)."
     )
@@ -201,9 +213,9 @@ class FusionConfig(_Strict):
     providers: list[str] | None = Field(
         None, description="ONNX Runtime providers; default: TensorRT, CUDA, CPU."
     )
-    group_id: str = "vigil-fusion"
-    max_batch: int = Field(16, ge=1)
-    max_wait_ms: float = Field(50.0, ge=0)
+    group_id: str = Field("vigil-fusion", description="Consumer group (KEDA scales on its lag).")
+    max_batch: int = Field(16, ge=1, description="Most windows per inference batch.")
+    max_wait_ms: float = Field(50.0, ge=0, description="Longest wait to fill a batch.")
     lateness_s: float = Field(3.0, ge=0, description="How long past a window's end to wait for a modality.")
     max_queue_windows: int = Field(256, ge=1, description="Pending windows before partitions are paused.")
     thumbnail_threshold: float = Field(
@@ -217,21 +229,25 @@ class FusionConfig(_Strict):
 class ClassPolicy(_Strict):
     """Thresholds for one incident class."""
 
-    threshold: float = Field(0.5, ge=0, le=1)
+    threshold: float = Field(0.5, ge=0, le=1, description="Class probability that counts as above.")
 
 
 class AlertPolicyConfig(_Strict):
     """Per-camera alert policy (the ``default`` applies where a camera has none)."""
 
-    anomaly_threshold: float = Field(0.5, ge=0, le=1)
-    classes: dict[str, ClassPolicy] = Field(default_factory=dict)
+    anomaly_threshold: float = Field(0.5, ge=0, le=1, description="Anomaly score that counts as above.")
+    classes: dict[str, ClassPolicy] = Field(
+        default_factory=dict, description="Per-class thresholds, e.g. {gunshot: {threshold: 0.4}}."
+    )
     raise_k: int = Field(2, ge=1, description="Raise after k of the last n windows are above threshold.")
-    raise_n: int = Field(3, ge=1)
+    raise_n: int = Field(3, ge=1, description="Length of the raise window (k of n).")
     resolve_m: int = Field(3, ge=1, description="Resolve after m consecutive windows below threshold.")
     cooldown_s: float = Field(
         30.0, ge=0, description="After resolve, no new incident of the class for this long."
     )
-    update_min_interval_s: float = Field(5.0, ge=0)
+    update_min_interval_s: float = Field(
+        5.0, ge=0, description="Least time between two updates of an incident."
+    )
 
     @model_validator(mode="after")
     def _k_le_n(self) -> AlertPolicyConfig:
@@ -243,13 +259,17 @@ class AlertPolicyConfig(_Strict):
 class AlertConfig(_Strict):
     """Alert service tuning."""
 
-    group_id: str = "vigil-alert"
+    group_id: str = Field("vigil-alert", description="Consumer group of the alert service.")
     default_policy: AlertPolicyConfig = Field(default_factory=AlertPolicyConfig)
-    cameras: dict[str, AlertPolicyConfig] = Field(default_factory=dict)
+    cameras: dict[str, AlertPolicyConfig] = Field(
+        default_factory=dict, description="Per-camera policies overriding default_policy, by camera id."
+    )
     accepted_model_versions: list[str] | None = Field(
         None, description="Score records of other versions are dead-lettered."
     )
-    thumbnail_inline_max_bytes: int = Field(16_384, ge=0)
+    thumbnail_inline_max_bytes: int = Field(
+        16_384, ge=0, description="Larger thumbnails go to a Redis key with a TTL."
+    )
 
 
 class VigilConfig(_Strict):
@@ -258,7 +278,9 @@ class VigilConfig(_Strict):
     bus: Literal["kafka", "memory"] = Field(
         "kafka", description="'memory' runs everything in one process (demo)."
     )
-    cameras: dict[str, CameraConfig] = Field(default_factory=dict)
+    cameras: dict[str, CameraConfig] = Field(
+        default_factory=dict, description="Cameras by id (see cameras.<id>.*)."
+    )
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     topics: TopicsConfig = Field(default_factory=TopicsConfig)
@@ -266,7 +288,7 @@ class VigilConfig(_Strict):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     alert: AlertConfig = Field(default_factory=AlertConfig)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @field_validator("cameras")
     @classmethod
