@@ -47,8 +47,8 @@ from streaming.config import KafkaConfig
 log = logging.getLogger(__name__)
 
 _AUTH_ERRORS: tuple[type[BaseException], ...] = (
-    kerr.AuthenticationFailedError,
-    kerr.AuthenticationMethodNotSupported,
+    kerr.SaslAuthenticationFailedError,
+    kerr.AuthorizationError,
 )
 
 
@@ -199,6 +199,7 @@ class KafkaBus:
         client_id: str = "vigil",
         *,
         connect_timeout_s: float | None = 60.0,
+        attempt_timeout_s: float = 5.0,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 3_000,
         max_poll_interval_ms: int = 300_000,
@@ -210,6 +211,7 @@ class KafkaBus:
         self.client_id = client_id
         self.bootstrap = config.bootstrap_servers
         self._connect_timeout_s = connect_timeout_s
+        self._attempt_timeout_s = attempt_timeout_s
         self._session_timeout_ms = session_timeout_ms
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self._max_poll_interval_ms = max_poll_interval_ms
@@ -229,6 +231,7 @@ class KafkaBus:
             factory,
             timeout_s=timeout_s,
             backoff_max_s=self.config.connect_retry_max_s,
+            attempt_timeout_s=self._attempt_timeout_s,
         )
 
     def _admin_client(self, timeout_s: float | None = None) -> Any:
@@ -485,9 +488,12 @@ class _ListenerAdapter(AsyncConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, listener: RebalanceListener, consumer: Any) -> None:
         self._listener = listener
         self._net = getattr(consumer, "_net", None)
+        self.closing = False  # like the in-memory bus, close() tells the listener nothing
 
     async def _run(self, fn: Callable[[set[TopicPartition]], None], partitions: Iterable[Any]) -> None:
         tps = {_tp(p) for p in partitions}
+        if not tps or self.closing:
+            return
         net = self._net
         if net is None or not hasattr(net, "call_soon_threadsafe"):
             fn(tps)  # unknown kafka-python internals: run inline (the listener must not block)
@@ -530,14 +536,15 @@ class KafkaBusConsumer:
         self._bootstrap = bootstrap
         self.group_id = group_id
         self._closed = False
+        self._listener: _ListenerAdapter | None = None
 
     def _context(self, what: str) -> str:
         return f"Kafka at {self._bootstrap}: group {self.group_id!r}: {what}"
 
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener | None = None) -> None:
         """Join the group for ``topics`` (the assignment arrives during ``poll``)."""
-        adapter = _ListenerAdapter(listener, self._consumer) if listener is not None else None
-        self._consumer.subscribe(list(topics), listener=adapter)
+        self._listener = _ListenerAdapter(listener, self._consumer) if listener is not None else None
+        self._consumer.subscribe(list(topics), listener=self._listener)
 
     def poll(self, timeout_s: float, max_records: int | None = None) -> list[Record]:
         """Fetch records from unpaused partitions, waiting up to ``timeout_s``."""
@@ -635,4 +642,6 @@ class KafkaBusConsumer:
         """Leave the group without committing anything."""
         if not self._closed:
             self._closed = True
+            if self._listener is not None:
+                self._listener.closing = True
             self._consumer.close(autocommit=False)
