@@ -117,6 +117,10 @@ class RedisAlertStore:
         self._stop = stop or threading.Event()
         self._where = redact_url(config.url.get_secret_value())
 
+    def set_error_hook(self, on_error: Callable[[BaseException], None]) -> None:
+        """Call ``on_error`` on every failed attempt (for a metric)."""
+        self._on_error = on_error
+
     def deliver(self, alert: Alert) -> bool:
         """Store the alert once; retry with capped backoff while Redis is unreachable."""
         keys = [SEEN_KEY_PREFIX + alert.id, self.config.stream, *alert.blobs]
