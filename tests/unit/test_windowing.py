@@ -1,0 +1,266 @@
+"""WindowAssembler: exact windows, exact frames and samples, watermark, sessions, late records, offsets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from streaming.bus import TopicPartition
+from streaming.windowing import (
+    FLAG_NO_AUDIO_TRACK,
+    FLAG_PARTIAL_AUDIO,
+    FLAG_WATERMARK,
+    NS,
+    AssembledWindow,
+    WindowAssembler,
+    WindowParams,
+)
+
+RATE = 100  # Hz: small, so sample values (their global index) stay exact in float32
+FPS = 4
+H = W = 2
+VTP = TopicPartition("video", 0)
+ATP = TopicPartition("audio", 0)
+CHUNK = 25  # samples: 0.25 s
+
+
+def params(lateness_s: float = 1.0, idle_s: float = 30.0) -> WindowParams:
+    return WindowParams.create(
+        window_s=2.0, hop_s=1.0, fps=FPS, sample_rate=RATE, lateness_s=lateness_s, idle_timeout_s=idle_s
+    )
+
+
+@dataclass(frozen=True)
+class Rec:
+    """A generated record: video frame i (pixel value i % 256) or audio chunk j (sample values = index)."""
+
+    kind: str
+    camera: str
+    session: str
+    t_ns: int
+    offset: int
+    index: int
+    has_audio: bool = True
+
+
+def generate(
+    t0_ns: int,
+    seconds: float,
+    *,
+    camera: str = "cam",
+    session: str = "s1",
+    audio: bool = True,
+    audio_until_ns: int | None = None,
+    voff: int = 0,
+    aoff: int = 0,
+) -> list[Rec]:
+    """Frames every 0.25 s and 0.25 s audio chunks from t0, interleaved by time (as a consumer sees them)."""
+    out: list[Rec] = []
+    n = int(seconds * FPS)
+    for i in range(n):
+        t = t0_ns + i * NS // FPS
+        out.append(Rec("v", camera, session, t, voff + i, i, has_audio=audio))
+        if audio and (audio_until_ns is None or t < audio_until_ns):
+            out.append(Rec("a", camera, session, t, aoff + i, i))
+    return out
+
+
+def feed(asm: WindowAssembler, recs: list[Rec], now: float = 0.0) -> list[AssembledWindow]:
+    out: list[AssembledWindow] = []
+    for r in recs:
+        if r.kind == "v":
+            rgb = np.full((H, W, 3), r.index % 256, dtype=np.uint8)
+            out += asm.add_frame(
+                r.camera, r.session, r.t_ns, rgb, has_audio=r.has_audio, tp=VTP, offset=r.offset, now=now
+            )
+        else:
+            samples = (np.arange(CHUNK) + r.index * CHUNK).astype(np.float32)
+            out += asm.add_audio(r.camera, r.session, r.t_ns, samples, tp=ATP, offset=r.offset, now=now)
+    return out
+
+
+def expected_frames(start_ns: int, t0_ns: int) -> list[int]:
+    """Frame index in each of the T slots: the one frame whose time falls in the slot."""
+    slot = 2 * NS // (2 * FPS) * 1  # 0.25 s
+    out = []
+    for j in range(2 * FPS):
+        lo = start_ns + j * slot
+        i = -((t0_ns - lo) // (NS // FPS))  # first frame at or after lo
+        assert t0_ns + i * NS // FPS < lo + slot
+        out.append(i)
+    return out
+
+
+def check_content(w: AssembledWindow, t0_ns: int) -> None:
+    assert [int(f[0, 0, 0]) for f in w.frames] == [i % 256 for i in expected_frames(w.start_ns, t0_ns)]
+    first_sample = (w.start_ns - t0_ns) * RATE // NS
+    assert (w.start_ns - t0_ns) * RATE % NS == 0
+    np.testing.assert_array_equal(w.audio, np.arange(first_sample, first_sample + 2 * RATE, dtype=np.float32))
+
+
+T0 = 1_000 * NS + 100_000_000  # 1000.1 s: not on the grid
+
+
+def test_params_geometry() -> None:
+    p = params()
+    assert (p.frames_per_window, p.samples_per_window) == (8, 200)
+    assert list(p.windows_containing(1001 * NS)) == [1000, 1001]
+    assert list(p.windows_containing(1001 * NS - 1)) == [999, 1000]
+    assert p.first_window_starting_after(1000 * NS) == 1001
+
+
+def test_exact_windows_and_content() -> None:
+    asm = WindowAssembler(params(), (H, W))
+    recs = generate(T0, 10.0)  # data in [1000.1, 1010.1)
+    windows = feed(asm, recs)
+    # first window starts after the first record (1001); complete = a frame at/after the end
+    # and audio to the end: the last frame is at 1009.85, so the last complete window ends at 1009
+    assert [w.index for w in windows] == list(range(1001, 1008))
+    for w in windows:
+        assert w.closed_by == "complete"
+        assert (w.missing, w.flags) == ((), ())
+        assert (w.num_frames, w.num_audio_samples) == (8, 200)
+        assert w.end_ns - w.start_ns == 2 * NS
+        check_content(w, T0)
+    # the rest is closed by an explicit flush, flagged partial where data ends
+    rest = asm.flush(now=0.0)
+    assert [w.index for w in rest] == [1008, 1009, 1010]
+    assert "partial_video" in rest[1].flags and FLAG_PARTIAL_AUDIO in rest[1].flags
+    # [1010, 1012) holds only the tail of the last audio chunk (1009.85 + 0.25 s): video masked
+    assert rest[2].missing == ("video",) and rest[2].num_audio_samples == 10
+    check_content(rest[0], T0)
+
+
+def test_grid_aligned_start_first_window_is_after_first_record() -> None:
+    asm = WindowAssembler(params(), (H, W))
+    windows = feed(asm, generate(1000 * NS, 6.0))
+    assert [w.index for w in windows] == [1001, 1002, 1003]
+    for w in windows:
+        check_content(w, 1000 * NS)
+
+
+def test_audio_stops_video_only_windows_after_lateness() -> None:
+    stop = 1004 * NS
+    asm = WindowAssembler(params(lateness_s=1.0), (H, W))
+    recs = generate(T0, 10.0, audio_until_ns=stop)
+    # catching up (processing time frozen): audio is not stalled, nothing closes early
+    windows = feed(asm, recs, now=0.0)
+    assert [w.index for w in windows] == [1001, 1002]  # audio ends at 1004.1: covers [1002, 1004)
+    assert asm.tick(now=0.5) == []
+    # after the lateness bound in processing time, the watermark (1009.85 - 1 s) closes them
+    late = asm.tick(now=1.0)
+    assert [w.index for w in late] == list(range(1003, 1007))  # end <= 1009.85 - 1
+    assert all(FLAG_WATERMARK in w.flags for w in late)
+    assert [w.num_audio_samples for w in late[:2]] == [110, 10]  # [1003, 1004.1), [1004, 1004.1)
+    assert all(FLAG_PARTIAL_AUDIO in w.flags and w.missing == () for w in late[:2])
+    np.testing.assert_array_equal(late[0].audio[:110], np.arange(290, 400, dtype=np.float32))
+    assert not late[0].audio[110:].any()  # zero-filled
+    video_only = late[2:]
+    assert video_only and all(w.missing == ("audio",) for w in video_only)
+    assert all(w.modality_mask == (0.0, 1.0) and not w.audio.any() for w in video_only)
+
+
+def test_camera_without_audio_track() -> None:
+    asm = WindowAssembler(params(), (H, W))
+    windows = feed(asm, generate(T0, 5.0, audio=False))
+    assert [w.index for w in windows] == [1001, 1002]
+    assert all(w.missing == ("audio",) and FLAG_NO_AUDIO_TRACK in w.flags for w in windows)
+    assert all(FLAG_WATERMARK not in w.flags for w in windows)
+
+
+def test_session_change_never_mixes_sessions() -> None:
+    asm = WindowAssembler(params(lateness_s=1.0, idle_s=5.0), (H, W))
+    first = generate(T0, 4.0, session="s1")  # [1000.1, 1004.1)
+    second = generate(T0 + 4 * NS + 300_000_000, 6.0, session="s2", voff=100, aoff=100)
+    out = feed(asm, first, now=0.0) + feed(asm, second, now=0.5)
+    out += asm.tick(now=2.0)  # s1 has been silent beyond the lateness bound
+    by_session: dict[str, list[int]] = {}
+    for w in out:
+        by_session.setdefault(w.session_id, []).append(w.index)
+    # [1003, 1005) closed partial by the watermark; [1004, 1006) holds only the last chunk's tail
+    assert by_session["s1"] == [1001, 1002, 1003, 1004]
+    assert by_session["s2"][0] == 1005  # first start after 1004.4
+    s1_last = next(w for w in out if w.session_id == "s1" and w.index == 1003)
+    assert FLAG_WATERMARK in s1_last.flags and "partial_video" in s1_last.flags
+    tail = next(w for w in out if w.session_id == "s1" and w.index == 1004)
+    assert tail.missing == ("video",) and tail.num_audio_samples == 10
+    # s1's window holds no frame of s2 (s2 frames are indices 0.. at 1004.4+, s1 ends at index 15)
+    assert max(int(f[0, 0, 0]) for f in s1_last.frames) <= 15
+    assert s1_last.window_id != next(w for w in out if w.session_id == "s2").window_id
+
+
+def test_late_records_are_counted_not_merged() -> None:
+    asm = WindowAssembler(params(), (H, W))
+    recs = generate(T0, 6.0)
+    windows = feed(asm, recs)
+    assert windows
+    emitted = windows[0]
+    stale = Rec("a", "cam", "s1", emitted.start_ns + 100_000_000, 999, 999)
+    assert feed(asm, [stale]) == []
+    assert asm.late_records == {("cam", "audio"): 1}
+    stale_v = Rec("v", "cam", "s1", emitted.start_ns, 998, 998)
+    assert feed(asm, [stale_v]) == []
+    assert asm.late_records[("cam", "video")] == 1
+
+
+def test_straggler_of_retired_session_is_late() -> None:
+    asm = WindowAssembler(params(idle_s=2.0), (H, W))
+    feed(asm, generate(T0, 4.0), now=0.0)
+    flushed = asm.tick(now=3.0)
+    assert flushed and all("idle" in w.flags for w in flushed)
+    assert asm.cameras() == []
+    feed(asm, [Rec("v", "cam", "s1", T0 + 5 * NS, 50, 50)], now=3.1)
+    assert asm.late_records == {("cam", "video"): 1}
+
+
+@pytest.mark.parametrize("crash_after", [1, 7, 18, 31, 40, 55, 63, 79])
+def test_restart_from_min_open_offset_rebuilds_exactly_the_open_windows(crash_after: int) -> None:
+    """Crash after ``crash_after`` records, commit = min_open_offset (or position), re-read from there."""
+    recs = generate(T0, 10.0) + generate(T0 + 10 * NS, 0.0)
+    reference = {w.index: w for w in feed(WindowAssembler(params(), (H, W)), recs)}
+    a = WindowAssembler(params(), (H, W))
+    before = feed(a, recs[:crash_after])
+    seen = recs[:crash_after]
+    committed = {}
+    for tp, kind in ((VTP, "v"), (ATP, "a")):
+        pos = max((r.offset + 1 for r in seen if r.kind == kind), default=0)
+        needed = a.min_open_offset(tp)
+        committed[kind] = pos if needed is None else min(needed, pos)
+    b = WindowAssembler(params(), (H, W))
+    after = feed(b, [r for r in recs if r.offset >= committed[r.kind]])
+    got = [w.index for w in before] + [w.index for w in after]
+    assert sorted(got) == sorted(reference)  # nothing lost, nothing scored twice
+    for w in before + after:
+        ref = reference[w.index]
+        np.testing.assert_array_equal(w.frames, ref.frames)
+        np.testing.assert_array_equal(w.audio, ref.audio)
+        assert w.window_id == ref.window_id
+
+
+def test_min_open_offset_and_needed_offsets() -> None:
+    asm = WindowAssembler(params(), (H, W))
+    assert asm.min_open_offset(VTP) is None
+    windows = feed(asm, generate(T0, 6.0))
+    w = windows[-1]  # [1003, 1005): frames from 1003.1 (index 12); predecessor index 11
+    assert w.needed_offsets[VTP] == 11 and w.needed_offsets[ATP] == 11
+    # open window [1004, 1006): predecessor frame 1003.85 (index 15)
+    assert asm.min_open_offset(VTP) == 15
+    assert asm.min_open_offsets() == {VTP: 15, ATP: 15}
+
+
+def test_drop_partitions_forgets_open_windows() -> None:
+    asm = WindowAssembler(params(), (H, W))
+    feed(asm, generate(T0, 3.0))
+    assert asm.open_windows() > 0
+    assert asm.drop_partitions({VTP, ATP}) == 1
+    assert asm.min_open_offset(VTP) is None and asm.flush(now=0.0) == []
+
+
+def test_rejects_wrong_frame_shape() -> None:
+    asm = WindowAssembler(params(), (H, W))
+    with pytest.raises(ValueError, match="frame shape"):
+        asm.add_frame(
+            "cam", "s", T0, np.zeros((3, 3, 3), np.uint8), has_audio=True, tp=VTP, offset=0, now=0.0
+        )
