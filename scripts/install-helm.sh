@@ -30,8 +30,17 @@ fi
 
 mkdir -p "${BIN_DIR}"
 echo "building helm ${HELM_VERSION} with $(go version) (a few minutes the first time)..."
+# Helm's own Makefile stamps its version and the Kubernetes version it assumes without a cluster
+# (`helm template`, `helm lint`); a plain `go install` would leave v1.20. K8S_VERSION follows the
+# k8s.io modules helm 3.22 is built with.
+K8S_MAJOR="${K8S_VERSION_MAJOR:-1}"
+K8S_MINOR="${K8S_VERSION_MINOR:-37}"
+LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    LDFLAGS+=" -X ${pkg}.k8sVersionMajor=${K8S_MAJOR} -X ${pkg}.k8sVersionMinor=${K8S_MINOR}"
+done
 # -trimpath and no VCS stamping: reproducible and independent of the working tree's git state.
 GOBIN="${BIN_DIR}" GOFLAGS="${GOFLAGS:-} -buildvcs=false -trimpath" \
-    go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+    go install -ldflags "${LDFLAGS}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 echo "${HELM_VERSION}" >"${STAMP}"
 "${HELM}" version --short
