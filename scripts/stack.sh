@@ -116,7 +116,8 @@ kafka_up() {
         log "starting kafka"
         spawn kafka "$LOGS/kafka.out" "${JAVA_CMD[@]}" kafka.Kafka "$KAFKA_DIR/server.properties"
     fi
-    "$PY" "$HERE/probe.py" kafka 127.0.0.1:9092 --timeout "${VIGIL_KAFKA_TIMEOUT:-120}" >&2 ||
+    "$PY" "$HERE/probe.py" kafka 127.0.0.1:9092 --timeout "${VIGIL_KAFKA_TIMEOUT:-120}" \
+        --pid "$(pid_of kafka kafka.Kafka || true)" >&2 ||
         { tail -n 20 "$LOGS/kafka.out" >&2 || true; die "kafka did not become ready" "$LOGS/kafka.log"; }
 }
 
@@ -185,7 +186,8 @@ rtsp_start() {
             --mount "/incident=$CLIPS/incident.mp4" --mount "/quiet=$CLIPS/quiet.mp4" \
             --mount "/noaudio=$CLIPS/noaudio.mp4"
     fi
-    "$PY" "$HERE/probe.py" rtsp "rtsp://127.0.0.1:$RTSP_PORT/incident" --timeout 30 >&2 ||
+    "$PY" "$HERE/probe.py" rtsp "rtsp://127.0.0.1:$RTSP_PORT/incident" --timeout 30 \
+        --pid "$(pid_of rtsp rtsp_server.py || true)" >&2 ||
         die "rtsp server did not serve /incident" "$LOGS/rtsp.log"
 }
 

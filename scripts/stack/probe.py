@@ -3,7 +3,8 @@
     probe.py kafka 127.0.0.1:9092 --timeout 90   # a real client gets cluster metadata
     probe.py rtsp rtsp://127.0.0.1:8554/incident --timeout 30   # a real DESCRIBE + stream list
 
-Exits 0 when the service answers, 1 (with the last error on stderr) when the timeout passes.
+Exits 0 when the service answers, 1 (with the last error on stderr) when the timeout passes or
+the process given with --pid exits first.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ def _kafka(bootstrap: str) -> str:
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="vigil-stack-probe"
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=5000,
+        bootstrap_timeout_ms=3000,
+        client_id="vigil-stack-probe",
     )
     try:
         brokers = admin.describe_cluster()["brokers"]
@@ -40,6 +44,17 @@ def _rtsp(url: str) -> str:
         return f"rtsp {_redact(url)}: streams {kinds}"
 
 
+def _alive(pid: str) -> bool:
+    """Whether the process runs (a zombie counts as gone)."""
+    if not pid.isdigit():
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _redact(url: str) -> str:
     """Hide user:password in a URL (the probe may be given a camera URL with credentials)."""
     scheme, sep, rest = url.partition("://")
@@ -57,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=sorted(PROBES))
     parser.add_argument("target")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--pid", default=None, help="give up at once if this process exits ('' = it already has)"
+    )
     args = parser.parse_args(argv)
     deadline = time.monotonic() + args.timeout
     last = "not tried"
@@ -66,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         except Exception as exc:  # any failure means "not ready yet"
             last = f"{type(exc).__name__}: {exc}".replace(args.target, _redact(args.target))
+        if args.pid is not None and not _alive(args.pid):
+            print(f"{args.kind}: process {args.pid} exited before it was ready: {last}", file=sys.stderr)
+            return 1
         time.sleep(1.0)
     print(f"{args.kind} not ready after {args.timeout:.0f} s: {last}", file=sys.stderr)
     return 1
