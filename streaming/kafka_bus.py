@@ -358,6 +358,17 @@ class KafkaBus:
             except kerr.KafkaError as exc:
                 raise _wrap(exc, f"Kafka at {self.bootstrap}: creating topic {spec.name}") from None
 
+    def delete_topics(self, names: Sequence[str]) -> None:
+        """Delete topics (benchmarks and tests clean up after themselves); unknown names are ignored."""
+        admin = self._admin_client()
+        try:
+            existing = set(admin.list_topics())
+            doomed = [n for n in names if n in existing]
+            if doomed:
+                admin.delete_topics(doomed)
+        except kerr.KafkaError as exc:
+            raise _wrap(exc, f"Kafka at {self.bootstrap}: deleting topics") from None
+
     def close(self) -> None:
         """Close the shared admin connection."""
         with self._lock:
