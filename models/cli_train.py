@@ -1,0 +1,52 @@
+"""`vigil train`: train the audio-visual fusion model on synthetic (and optional real) windows.
+
+Writes to ``--out``: cached features, ``checkpoint.pt`` (every epoch; ``--resume`` continues),
+``model.pt``, ``metrics.json`` (held-out anomaly AP/ROC-AUC, per-class AP, ablation audio-only /
+video-only / both, fusion gain on the ambiguous set, missing-audio AP), ``loss.png``,
+``pr_curves.png``. Then ``vigil export --run DIR`` writes the ONNX file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register `vigil train` options (defaults: the committed model's recipe)."""
+    from models.trainer import TrainConfig  # noqa: F401  (import checks torch lazily at run)
+
+    d = {f.name: f.default for f in fields(TrainConfig)}
+    parser.add_argument("--out", default=d["out"], help="run directory (checkpoints, metrics, plots)")
+    parser.add_argument("--seed", type=int, default=d["seed"], help="training data and init seed")
+    parser.add_argument("--train-windows", type=int, default=d["train_windows"])
+    parser.add_argument("--heldout-windows", type=int, default=d["heldout_windows"])
+    parser.add_argument("--ambiguous-windows", type=int, default=d["ambiguous_windows"])
+    parser.add_argument("--heldout-seed", type=int, default=d["heldout_seed"])
+    parser.add_argument("--ambiguous-seed", type=int, default=d["ambiguous_seed"])
+    parser.add_argument("--epochs", type=int, default=d["epochs"])
+    parser.add_argument("--batch-size", type=int, default=d["batch_size"])
+    parser.add_argument("--lr", type=float, default=d["lr"])
+    parser.add_argument("--modality-dropout", type=float, default=d["modality_dropout"],
+                        help="probability of masking audio (and, separately, video) per training window")
+    parser.add_argument("--threads", type=int, default=d["threads"], help="torch CPU threads")
+    parser.add_argument("--real-dir", default=None,
+                        help="folder of real clips with labels.csv/labels.json (see models/README.md)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print the held-out summary; returns a process exit code."""
+    try:
+        from models.trainer import TrainConfig, train
+    except ImportError as exc:
+        print(f"vigil train needs the training extras (pip install -e '.[train]'): {exc}")
+        return 2
+    names = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    metrics = train(cfg, resume=args.resume)
+    ho, amb = metrics["heldout"], metrics.get("ambiguous", {})
+    print(json.dumps({"heldout_both": ho["both"], "ambiguous_fusion_gain_ap": amb.get("fusion_gain_ap"),
+                      "missing_audio": metrics.get("missing_audio")}, indent=2))
+    return 0

@@ -1,0 +1,194 @@
+"""The Vigil audio-visual fusion network (PyTorch; training and export only).
+
+Inputs follow the model contract (:mod:`models.contract`): ``frames`` uint8 [B,T,H,W,3]
+(normalised inside the graph), ``audio`` float32 [B,S], ``modality_mask`` float32 [B,2]
+(audio, video). Outputs: ``anomaly`` [B], ``class_probs`` [B,C] (multi-label sigmoid),
+``contribution`` [B,2] (gate shares of audio and video, summing to 1).
+
+Audio: log-mel computed by a 1-D convolution with fixed DFT weights and a mel matrix (exports
+to ONNX, unlike torch.stft), then a small 2-D CNN. Video: per frame, the picture and its
+difference to the previous frame through a small CNN, then a temporal convolution. Fusion:
+multi-head cross-attention in both directions, a learned gate (masked by modality presence),
+and the heads. A missing modality is replaced by a learned "missing" token sequence.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.contract import CLASSES, FPS, FRAME_HEIGHT, SAMPLE_RATE, WINDOW_S
+
+LOG_EPS = 1e-6
+
+
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Triangular HTK-style mel filters, shape [n_mels, n_fft // 2 + 1]."""
+    def hz2mel(f: np.ndarray) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    def mel2hz(m: np.ndarray) -> np.ndarray:
+        return 700.0 * (10 ** (m / 2595.0) - 1.0)
+
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    pts = mel2hz(np.linspace(hz2mel(np.array(fmin)), hz2mel(np.array(fmax)), n_mels + 2))
+    fb = np.zeros((n_mels, freqs.size))
+    for i in range(n_mels):
+        lo, c, hi = pts[i], pts[i + 1], pts[i + 2]
+        fb[i] = np.clip(np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)), 0, None)
+    return fb.astype(np.float32)
+
+
+class LogMel(nn.Module):
+    """Log-mel spectrogram as conv1d with fixed (Hann-windowed) DFT weights and a mel matrix."""
+
+    def __init__(self, sr: int = SAMPLE_RATE, n_fft: int = 512, hop: int = 320, n_mels: int = 64) -> None:
+        super().__init__()
+        n = np.arange(n_fft)
+        k = np.arange(n_fft // 2 + 1)
+        win = 0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)
+        ang = 2 * np.pi * np.outer(k, n) / n_fft
+        w = np.concatenate([np.cos(ang) * win, -np.sin(ang) * win])[:, None, :].astype(np.float32)
+        self.register_buffer("dft", torch.from_numpy(w))
+        self.register_buffer("mel", torch.from_numpy(mel_filterbank(sr, n_fft, n_mels, 50.0, sr / 2)))
+        self.hop = hop
+        self.n_bins = n_fft // 2 + 1
+
+    def forward(self, audio: Tensor) -> Tensor:
+        """audio [B,S] -> log-mel [B, n_mels, frames]."""
+        spec = F.conv1d(audio.unsqueeze(1), self.dft, stride=self.hop)
+        re, im = spec[:, : self.n_bins], spec[:, self.n_bins:]
+        power = re * re + im * im
+        return torch.log(torch.matmul(self.mel, power) + LOG_EPS)
+
+
+def _conv2d(cin: int, cout: int, stride: int | tuple[int, int]) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class AudioBranch(nn.Module):
+    """log-mel [B,1,M,F] -> tokens [B,Ta,D]."""
+
+    def __init__(self, n_mels: int, d: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(1)
+        self.cnn = nn.Sequential(_conv2d(1, 16, (2, 1)), _conv2d(16, 32, 2), _conv2d(32, 48, 2))
+        self.proj = nn.Conv1d(48 * math.ceil(n_mels / 8), d, 1)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        x = self.cnn(self.norm(mel.unsqueeze(1)))
+        b, c, m, t = x.shape
+        return self.proj(x.reshape(b, c * m, t)).transpose(1, 2)
+
+
+class VideoBranch(nn.Module):
+    """pooled frames [B,T,3,h,w] in [0,1] -> tokens [B,T,D] (sees frame differences)."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.cnn = nn.Sequential(_conv2d(6, 12, 2), _conv2d(12, 24, 2), _conv2d(24, 48, 2), _conv2d(48, 64, 1))
+        self.proj = nn.Linear(128, d)
+        self.temporal = nn.Conv1d(d, d, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t = x.shape[0], x.shape[1]
+        x = (x - 0.45) / 0.25
+        diff = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+        h = self.cnn(torch.cat([x, 2.0 * diff], dim=2).flatten(0, 1))
+        h = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
+        tok = self.proj(h).reshape(b, t, -1)
+        return tok + F.relu(self.temporal(tok.transpose(1, 2))).transpose(1, 2)
+
+
+class CrossBlock(nn.Module):
+    """Queries of one modality attend to the other's tokens; residual, LayerNorm, FFN."""
+
+    def __init__(self, d: int, heads: int) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.ln1 = nn.LayerNorm(d)
+        self.ffn = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+        self.ln2 = nn.LayerNorm(d)
+
+    def forward(self, q: Tensor, kv: Tensor) -> Tensor:
+        h = self.ln1(q + self.attn(q, kv, kv, need_weights=False)[0])
+        return self.ln2(h + self.ffn(h))
+
+
+class FusionNet(nn.Module):
+    """Audio-visual cross-attention fusion with a learned, presence-masked gate."""
+
+    def __init__(self, n_classes: int = len(CLASSES), d: int = 64, heads: int = 4, n_mels: int = 64,
+                 frames: int = int(WINDOW_S * FPS), samples: int = int(WINDOW_S * SAMPLE_RATE),
+                 frame_size: int = FRAME_HEIGHT) -> None:
+        super().__init__()
+        self.logmel = LogMel(n_mels=n_mels)
+        self.audio = AudioBranch(n_mels, d)
+        self.video = VideoBranch(d)
+        n_audio_tok = math.ceil(((samples - 512) // 320 + 1) / 4)
+        self.pos_a = nn.Parameter(torch.zeros(1, n_audio_tok, d))
+        self.pos_v = nn.Parameter(torch.zeros(1, frames, d))
+        self.missing_a = nn.Parameter(torch.zeros(1, n_audio_tok, d))
+        self.missing_v = nn.Parameter(torch.zeros(1, frames, d))
+        self.a2v = CrossBlock(d, heads)
+        self.v2a = CrossBlock(d, heads)
+        self.pool_a = nn.Linear(2 * d, d)
+        self.pool_v = nn.Linear(2 * d, d)
+        self.gate = nn.Linear(2 * d, 2)
+        self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1 + n_classes))
+        self.aux_a = nn.Linear(2 * d, 1 + n_classes)
+        self.aux_v = nn.Linear(2 * d, 1 + n_classes)
+        nn.init.normal_(self.pos_a, std=0.02)
+        nn.init.normal_(self.pos_v, std=0.02)
+        nn.init.normal_(self.missing_a, std=0.02)
+        nn.init.normal_(self.missing_v, std=0.02)
+
+    @staticmethod
+    def pool_frames(frames: Tensor) -> Tensor:
+        """uint8 [B,T,H,W,3] -> float [B,T,3,H/2,W/2] in [0,1] (2x2 average)."""
+        b, t, h, w, _ = frames.shape
+        x = frames.to(torch.float32).permute(0, 1, 4, 2, 3).reshape(b * t, 3, h, w) / 255.0
+        x = F.avg_pool2d(x, 2)
+        return x.reshape(b, t, 3, h // 2, w // 2)
+
+    def forward(self, frames: Tensor, audio: Tensor, modality_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Contract forward: (anomaly [B], class_probs [B,C], contribution [B,2])."""
+        ma = modality_mask[:, 0:1]
+        mel = self.logmel(audio * ma)
+        video = self.pool_frames(frames)
+        out = self.forward_features(video, mel, modality_mask)
+        return out[0], out[1], out[2]
+
+    def forward_features(self, video: Tensor, mel: Tensor, modality_mask: Tensor) -> tuple[Tensor, ...]:
+        """From pooled frames and log-mel: (anomaly, class_probs, contribution, logits, aux_a, aux_v)."""
+        ma = modality_mask[:, 0:1]
+        mv = modality_mask[:, 1:2]
+        mel = mel * ma.unsqueeze(2) + math.log(LOG_EPS) * (1 - ma).unsqueeze(2)
+        video = video * mv.reshape(-1, 1, 1, 1, 1)
+        a = self.audio(mel) + self.pos_a
+        v = self.video(video) + self.pos_v
+        ma3, mv3 = ma.unsqueeze(2), mv.unsqueeze(2)
+        a = a * ma3 + self.missing_a * (1 - ma3)
+        v = v * mv3 + self.missing_v * (1 - mv3)
+        a_pool_uni = torch.cat([a.mean(1), a.amax(1)], dim=1)
+        v_pool_uni = torch.cat([v.mean(1), v.amax(1)], dim=1)
+        a2 = self.a2v(a, v)
+        v2 = self.v2a(v, a)
+        av = self.pool_a(torch.cat([a2.mean(1), a2.amax(1)], dim=1))
+        vv = self.pool_v(torch.cat([v2.mean(1), v2.amax(1)], dim=1))
+        gate_logits = self.gate(torch.cat([av, vv], dim=1)) + (modality_mask - 1.0) * 1e4
+        contribution = torch.softmax(gate_logits, dim=1)
+        fused = contribution[:, 0:1] * av + contribution[:, 1:2] * vv
+        logits = self.head(fused)
+        anomaly = torch.sigmoid(logits[:, 0])
+        class_probs = torch.sigmoid(logits[:, 1:])
+        return anomaly, class_probs, contribution, logits, self.aux_a(a_pool_uni), self.aux_v(v_pool_uni)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (the fixed DFT/mel buffers are not counted)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,158 @@
+"""Run-time wrapper around an exported Vigil model (onnxruntime + numpy; no torch).
+
+    model = FusionModel("models/default/vigil-av-fusion.onnx")
+    out = model.predict(frames, audio, mask)   # batch arrays, see FusionModel.predict
+
+Inputs are validated before they reach ONNX Runtime, so a wrong shape, dtype or rate gives a
+:class:`ModelInputError` naming the input and the expected value, never a crash deep inside
+the runtime. Missing modalities have a defined result:
+
+- ``audio=None`` or an audio row containing NaN/Inf: that row's audio is treated as missing
+  (zeros, audio mask 0) and reported in :attr:`ModelOutput.audio_missing`.
+- ``frames=None``: video treated as missing (zeros, video mask 0) for every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.contract import INPUT_NAMES, OUTPUT_NAMES, ModelContract, load_model_contract
+
+DEFAULT_PROVIDERS: tuple[str, ...] = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "default" / "vigil-av-fusion.onnx"
+
+
+class ModelInputError(ValueError):
+    """An input does not match the model contract (message names the input and what was expected)."""
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """Batch outputs: anomaly [B], class_probs [B,C], contribution [B,2] (audio, video)."""
+
+    anomaly: NDArray[np.float32]
+    class_probs: NDArray[np.float32]
+    contribution: NDArray[np.float32]
+    classes: tuple[str, ...]
+    audio_missing: NDArray[np.bool_]
+    video_missing: NDArray[np.bool_]
+
+    def top_classes(self, row: int, threshold: float = 0.5) -> list[tuple[str, float]]:
+        """Incident classes (not 'normal') of ``row`` with probability >= threshold, highest first."""
+        pairs = [(c, float(p)) for c, p in zip(self.classes, self.class_probs[row], strict=True)
+                 if c != "normal" and p >= threshold]
+        return sorted(pairs, key=lambda cp: -cp[1])
+
+
+def select_providers(requested: Sequence[str] | None = None) -> list[str]:
+    """Keep the requested providers (default: TensorRT, CUDA, CPU) that this onnxruntime offers."""
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    wanted = list(requested) if requested else list(DEFAULT_PROVIDERS)
+    chosen = [p for p in wanted if p in available]
+    if not chosen:
+        raise ModelInputError(f"none of the providers {wanted} is available (onnxruntime has {sorted(available)})")
+    return chosen
+
+
+class FusionModel:
+    """An ONNX Runtime session for a Vigil model plus its contract and input validation."""
+
+    def __init__(self, path: str | Path = DEFAULT_MODEL_PATH, providers: Sequence[str] | None = None,
+                 intra_op_threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.contract: ModelContract = load_model_contract(self.path)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if intra_op_threads:
+            opts.intra_op_num_threads = intra_op_threads
+        self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=select_providers(providers))
+        names = [i.name for i in self.session.get_inputs()]
+        if names != list(INPUT_NAMES):
+            raise ModelInputError(f"{self.path}: model inputs {names} differ from the contract {list(INPUT_NAMES)}")
+
+    @property
+    def providers(self) -> list[str]:
+        """Providers the session actually uses, in priority order."""
+        return list(self.session.get_providers())
+
+    def predict(self, frames: NDArray[np.uint8] | None, audio: NDArray[np.floating] | None,
+                mask: NDArray[np.floating] | None = None, sample_rate: int | None = None) -> ModelOutput:
+        """Score a batch of windows.
+
+        frames: uint8 [B,T,H,W,3] RGB (or None: no video); audio: float32 [B,S] mono in [-1, 1]
+        at the contract's sample rate (or None: no audio); mask: [B,2] (audio, video) presence in
+        {0, 1} (default: what is present). ``sample_rate``, if given, must equal the contract's.
+        """
+        c = self.contract
+        t, h, w, s = c.frames_per_window, c.frame_height, c.frame_width, c.samples_per_window
+        if sample_rate is not None and sample_rate != c.sample_rate:
+            raise ModelInputError(f"audio sample rate {sample_rate} Hz: the model needs {c.sample_rate} Hz "
+                                  "(resample before calling)")
+        if frames is None and audio is None:
+            raise ModelInputError("frames and audio are both None: nothing to score")
+        b = self._batch_size(frames, audio, mask)
+        if frames is None:
+            frames_arr = np.zeros((b, t, h, w, 3), np.uint8)
+        else:
+            frames_arr = np.asarray(frames)
+            if frames_arr.dtype != np.uint8:
+                raise ModelInputError(f"frames: dtype {frames_arr.dtype}, expected uint8 RGB")
+            if frames_arr.shape[1:] != (t, h, w, 3):
+                raise ModelInputError(f"frames: shape {frames_arr.shape}, expected [B,{t},{h},{w},3] "
+                                      f"({c.window_s:g} s at {c.fps} fps, {h}x{w} RGB)")
+        if audio is None:
+            audio_arr = np.zeros((b, s), np.float32)
+        else:
+            audio_arr = np.asarray(audio)
+            if audio_arr.ndim != 2 or audio_arr.shape[1] != s:
+                raise ModelInputError(f"audio: shape {audio_arr.shape}, expected [B,{s}] "
+                                      f"({c.window_s:g} s at {c.sample_rate} Hz; wrong sample rate?)")
+            if not np.issubdtype(audio_arr.dtype, np.floating):
+                raise ModelInputError(f"audio: dtype {audio_arr.dtype}, expected float32 in [-1, 1]")
+            audio_arr = audio_arr.astype(np.float32, copy=True)
+        if mask is None:
+            mask_arr = np.ones((b, 2), np.float32)
+        else:
+            mask_arr = np.asarray(mask, dtype=np.float32).copy()
+            if mask_arr.shape != (b, 2):
+                raise ModelInputError(f"modality_mask: shape {mask_arr.shape}, expected [{b},2] (audio, video)")
+            if not np.all((mask_arr == 0.0) | (mask_arr == 1.0)):
+                raise ModelInputError("modality_mask: values must be 0 or 1")
+        if audio is None:
+            mask_arr[:, 0] = 0.0
+        if frames is None:
+            mask_arr[:, 1] = 0.0
+        bad_audio = ~np.isfinite(audio_arr).all(axis=1)
+        audio_arr[bad_audio] = 0.0
+        mask_arr[bad_audio, 0] = 0.0
+        audio_missing = mask_arr[:, 0] == 0.0
+        audio_arr[audio_missing] = 0.0
+        feeds = {"frames": np.ascontiguousarray(frames_arr), "audio": audio_arr, "modality_mask": mask_arr}
+        anomaly, class_probs, contribution = self.session.run(list(OUTPUT_NAMES), feeds)
+        return ModelOutput(anomaly=anomaly, class_probs=class_probs, contribution=contribution,
+                           classes=c.classes, audio_missing=audio_missing, video_missing=mask_arr[:, 1] == 0.0)
+
+    @staticmethod
+    def _batch_size(frames: object, audio: object, mask: object) -> int:
+        sizes = {}
+        for name, arr in (("frames", frames), ("audio", audio), ("modality_mask", mask)):
+            if arr is not None:
+                shape = np.shape(arr)
+                if len(shape) == 0:
+                    raise ModelInputError(f"{name}: expected an array with a batch axis, got a scalar")
+                sizes[name] = shape[0]
+        if len(set(sizes.values())) > 1:
+            raise ModelInputError(f"batch sizes differ: {sizes}")
+        b = next(iter(sizes.values()))
+        if b == 0:
+            raise ModelInputError("empty batch")
+        return int(b)

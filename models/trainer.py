@@ -1,0 +1,268 @@
+"""Training loop for :class:`models.net.FusionNet` on synthetic (and optional real) windows.
+
+Frames and audio go through the model's fixed front ends once (2x2-pooled frames stored as
+uint8, log-mel as float32) and are cached in the run directory, so epochs train only the
+learnable part. The math is the same as the exported graph (``FusionNet.forward``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.contract import CLASSES
+from models.evaluate import MODES, report
+from models.net import FusionNet, count_parameters
+from models.synth.windows import AMBIGUOUS_MIX, TRAIN_MIX, WindowSet, make_dataset
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (saved with each checkpoint)."""
+
+    out: str = "runs/default"
+    seed: int = 0
+    train_windows: int = 3600
+    heldout_windows: int = 800
+    ambiguous_windows: int = 500
+    heldout_seed: int = 1_000_003
+    ambiguous_seed: int = 2_000_003
+    epochs: int = 6
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    modality_dropout: float = 0.15
+    aux_weight: float = 0.3
+    threads: int = 2
+    real_dir: str | None = None
+
+
+@dataclass
+class Features:
+    """Front-end features of a window set (what the trainable part of the model sees)."""
+
+    video: np.ndarray  # uint8 [N,T,3,h,w]
+    mel: np.ndarray  # float32 [N,M,F]
+    labels: np.ndarray  # float32 [N,C]
+    scenarios: tuple[str, ...]
+
+
+def featurize(data: WindowSet, model: FusionNet, batch: int = 64) -> Features:
+    """Apply the fixed front ends (frame pooling, log-mel) to a window set."""
+    vids, mels = [], []
+    with torch.no_grad():
+        for i in range(0, len(data), batch):
+            f = torch.from_numpy(data.frames[i:i + batch])
+            vids.append((model.pool_frames(f) * 255.0).round().to(torch.uint8).numpy())
+            mels.append(model.logmel(torch.from_numpy(data.audio[i:i + batch])).numpy())
+    return Features(np.concatenate(vids), np.concatenate(mels), data.labels, data.scenarios)
+
+
+def _cached(path: Path, build: Any) -> Features:
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        return Features(z["video"], z["mel"], z["labels"], tuple(str(s) for s in z["scenarios"]))
+    feats: Features = build()
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, video=feats.video, mel=feats.mel, labels=feats.labels, scenarios=np.asarray(feats.scenarios))
+    os.replace(tmp, path)
+    return feats
+
+
+def load_features(cfg: TrainConfig, model: FusionNet, log: Any = print) -> dict[str, Features]:
+    """Generate (or load cached) train / held-out / ambiguous feature sets."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = {
+        "train": (cfg.train_windows, cfg.seed, TRAIN_MIX),
+        "heldout": (cfg.heldout_windows, cfg.heldout_seed, TRAIN_MIX),
+        "ambiguous": (cfg.ambiguous_windows, cfg.ambiguous_seed, AMBIGUOUS_MIX),
+    }
+    sets: dict[str, Features] = {}
+    for name, (n, seed, mix) in specs.items():
+        path = out / f"data-{name}-seed{seed}-n{n}.npz"
+        log(f"data {name}: {n} windows, seed {seed} ({'cached' if path.exists() else 'generating'})")
+        sets[name] = _cached(path, lambda n=n, seed=seed, mix=mix: featurize(
+            make_dataset(n, seed, mix, progress=True), model))
+    if cfg.real_dir:
+        from models.realclips import load_real_windows
+        real = featurize(load_real_windows(cfg.real_dir), model)
+        log(f"data real: {len(real.scenarios)} windows from {cfg.real_dir}")
+        tr = sets["train"]
+        sets["train"] = Features(np.concatenate([tr.video, real.video]), np.concatenate([tr.mel, real.mel]),
+                                 np.concatenate([tr.labels, real.labels]), tr.scenarios + real.scenarios)
+    return sets
+
+
+def _batch(feats: Features, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    v = torch.from_numpy(feats.video[idx]).to(torch.float32) / 255.0
+    return v, torch.from_numpy(feats.mel[idx]), torch.from_numpy(feats.labels[idx])
+
+
+def predict_features(model: FusionNet, feats: Features, mask: tuple[float, float],
+                     batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """(anomaly, class_probs) from cached features with a fixed modality mask."""
+    model.eval()
+    an, cp = [], []
+    with torch.no_grad():
+        for i in range(0, len(feats.scenarios), batch):
+            idx = np.arange(i, min(i + batch, len(feats.scenarios)))
+            v, mel, _ = _batch(feats, idx)
+            m = torch.tensor([mask], dtype=torch.float32).repeat(len(idx), 1)
+            out = model.forward_features(v, mel, m)
+            an.append(out[0].numpy())
+            cp.append(out[1].numpy())
+    return np.concatenate(an), np.concatenate(cp)
+
+
+def loss_fn(out: tuple[torch.Tensor, ...], y: torch.Tensor, aux_weight: float) -> torch.Tensor:
+    """BCE on anomaly + classes for the fused head, plus unimodal auxiliary heads."""
+    target = torch.cat([(1.0 - y[:, :1]), y], dim=1)
+    main = F.binary_cross_entropy_with_logits(out[3], target)
+    aux = F.binary_cross_entropy_with_logits(out[4], target) + F.binary_cross_entropy_with_logits(out[5], target)
+    return main + aux_weight * aux
+
+
+def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, Any]:
+    """Train, checkpoint every epoch, evaluate on held-out seeds; returns the metrics dict."""
+    from tqdm import tqdm
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out)
+    model = FusionNet()
+    t_start = time.time()
+    sets = load_features(cfg, model, log)
+    tr = sets["train"]
+    n = len(tr.scenarios)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    history: dict[str, list[float]] = {"train_loss": [], "heldout_ap": [], "step_loss": []}
+    start_epoch = 0
+    ckpt_path = out / "checkpoint.pt"
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        history = ck["history"]
+        start_epoch = ck["epoch"]
+        rng = np.random.default_rng([cfg.seed, start_epoch])
+        log(f"resumed from {ckpt_path} at epoch {start_epoch}")
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        erng = np.random.default_rng([cfg.seed, epoch])
+        perm = erng.permutation(n)
+        losses = []
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step")
+        for s in bar:
+            idx = np.sort(perm[s * cfg.batch_size:(s + 1) * cfg.batch_size])
+            v, mel, y = _batch(tr, idx)
+            r = erng.random(len(idx))
+            mask = np.ones((len(idx), 2), np.float32)
+            mask[r < cfg.modality_dropout, 0] = 0.0
+            mask[(r >= cfg.modality_dropout) & (r < 2 * cfg.modality_dropout), 1] = 0.0
+            out_t = model.forward_features(v, mel, torch.from_numpy(mask))
+            loss = loss_fn(out_t, y, cfg.aux_weight)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            history["step_loss"].append(losses[-1])
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        an, _ = predict_features(model, sets["heldout"], (1.0, 1.0))
+        from models.metrics import average_precision
+        ap = average_precision(1.0 - sets["heldout"].labels[:, 0], an)
+        history["train_loss"].append(float(np.mean(losses)))
+        history["heldout_ap"].append(float(ap))
+        log(f"epoch {epoch + 1}: train loss {np.mean(losses):.4f}, held-out anomaly AP {ap:.4f}")
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "epoch": epoch + 1, "history": history, "config": asdict(cfg)}, tmp)
+        os.replace(tmp, ckpt_path)
+    del rng
+    metrics = final_report(model, sets, cfg, history, time.time() - t_start)
+    torch.save({"model": model.state_dict(), "config": asdict(cfg)}, out / "model.pt")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    plot(history, model, sets, out)
+    log(f"wrote {out / 'model.pt'}, {out / 'metrics.json'}, plots")
+    return metrics
+
+
+def final_report(model: FusionNet, sets: dict[str, Features], cfg: TrainConfig, history: dict[str, list[float]],
+                 seconds: float) -> dict[str, Any]:
+    """Held-out and ambiguous-set ablation plus a training-data summary."""
+    ho, amb = sets["heldout"], sets["ambiguous"]
+    ho_preds = {m: predict_features(model, ho, mk) for m, mk in MODES.items()}
+    amb_preds = {m: predict_features(model, amb, mk) for m, mk in MODES.items()}
+    rep = report(ho.labels, ho.scenarios, ho_preds, amb.labels, amb_preds)
+    counts: dict[str, int] = {}
+    for s in sets["train"].scenarios:
+        counts[s] = counts.get(s, 0) + 1
+    rep["training"] = {
+        "data": "synthetic (models.synth)" + (f" + real clips from {cfg.real_dir}" if cfg.real_dir else ""),
+        "train_windows": len(sets["train"].scenarios), "train_seed": cfg.seed,
+        "heldout_seed": cfg.heldout_seed, "ambiguous_seed": cfg.ambiguous_seed,
+        "scenario_counts": counts, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+        "parameters": count_parameters(model), "wall_seconds": round(seconds, 1),
+        "final_train_loss": history["train_loss"][-1] if history["train_loss"] else None,
+        "classes": list(CLASSES),
+    }
+    return rep
+
+
+def plot(history: dict[str, list[float]], model: FusionNet, sets: dict[str, Features], out: Path) -> None:
+    """loss.png (loss per step/epoch, held-out AP) and pr_curves.png (anomaly PR per mode, per class)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from models.metrics import pr_curve
+
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    ax[0].plot(history["step_loss"], alpha=0.4, label="step")
+    if history["train_loss"]:
+        per = len(history["step_loss"]) / len(history["train_loss"])
+        ax[0].plot([per * (i + 1) for i in range(len(history["train_loss"]))], history["train_loss"], "o-",
+                   label="epoch mean")
+    ax[0].set(title="training loss", xlabel="step")
+    ax[0].legend()
+    ax[1].plot(range(1, len(history["heldout_ap"]) + 1), history["heldout_ap"], "o-")
+    ax[1].set(title="held-out anomaly AP", xlabel="epoch")
+    fig.tight_layout()
+    fig.savefig(out / "loss.png", dpi=90)
+    plt.close(fig)
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.5))
+    for k, name in enumerate(("heldout", "ambiguous")):
+        f = sets[name]
+        for mode, mk in MODES.items():
+            an, _ = predict_features(model, f, mk)
+            r, p = pr_curve(1.0 - f.labels[:, 0], an)
+            ax[k].plot(r, p, label=mode)
+        ax[k].set(title=f"anomaly PR ({name})", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+        ax[k].legend()
+    _, cp = predict_features(model, sets["heldout"], (1.0, 1.0))
+    for i, c in enumerate(CLASSES):
+        if c != "normal":
+            r, p = pr_curve(sets["heldout"].labels[:, i], cp[:, i])
+            ax[2].plot(r, p, label=c)
+    ax[2].set(title="per-class PR (held-out, both)", xlabel="recall", ylim=(0, 1.02))
+    ax[2].legend()
+    fig.tight_layout()
+    fig.savefig(out / "pr_curves.png", dpi=90)
+    plt.close(fig)

@@ -1,0 +1,67 @@
+"""Model contract: round trip, and clear refusals of files without a valid contract."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from models.contract import CONTRACT_KEY, ModelContract, ModelContractError, load_model_contract
+
+
+def _tiny_onnx(path, metadata: dict[str, str]) -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    for k, v in metadata.items():
+        p = model.metadata_props.add()
+        p.key, p.value = k, v
+    onnx.save(model, str(path))
+
+
+def test_round_trip(tmp_path) -> None:
+    c = ModelContract(model_version="9.9", training={"data": "synthetic"})
+    _tiny_onnx(tmp_path / "m.onnx", {CONTRACT_KEY: c.to_json()})
+    loaded = load_model_contract(tmp_path / "m.onnx")
+    assert loaded == c
+    assert loaded.frames_per_window == 8 and loaded.samples_per_window == 32000
+
+
+def test_refuses_a_file_without_the_contract(tmp_path) -> None:
+    _tiny_onnx(tmp_path / "bare.onnx", {"other": "x"})
+    with pytest.raises(ModelContractError, match=r"bare\.onnx: no 'vigil\.contract' metadata.*other"):
+        load_model_contract(tmp_path / "bare.onnx")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("sample_rate"), "lacks field.*sample_rate"),
+        (lambda d: d.update(fps="4"), "'fps' has wrong type"),
+        (lambda d: d.update(contract_version=2), "contract_version 2 unsupported"),
+        (lambda d: d.update(window_s=0), "'window_s' must be positive"),
+        (lambda d: d["inputs"].pop("audio"), "'inputs' lacks 'audio'"),
+        (lambda d: d.update(classes=[]), "non-empty list"),
+    ],
+)
+def test_refuses_a_broken_contract(tmp_path, mutate, message: str) -> None:
+    data = json.loads(ModelContract(model_version="1").to_json())
+    mutate(data)
+    _tiny_onnx(tmp_path / "m.onnx", {CONTRACT_KEY: json.dumps(data)})
+    with pytest.raises(ModelContractError, match=message):
+        load_model_contract(tmp_path / "m.onnx")
+
+
+def test_refuses_missing_and_non_onnx_files(tmp_path) -> None:
+    with pytest.raises(ModelContractError, match="not found"):
+        load_model_contract(tmp_path / "nope.onnx")
+    (tmp_path / "junk.onnx").write_bytes(np.arange(10, dtype=np.uint8).tobytes())
+    with pytest.raises(ModelContractError, match="not a loadable ONNX model"):
+        load_model_contract(tmp_path / "junk.onnx")
+    _tiny_onnx(tmp_path / "bad.onnx", {CONTRACT_KEY: "{not json"})
+    with pytest.raises(ModelContractError, match="not valid JSON"):
+        load_model_contract(tmp_path / "bad.onnx")
