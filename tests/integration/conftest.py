@@ -75,6 +75,17 @@ class LocalStack:
         """Whether the RTSP port accepts connections."""
         return _port_open(8554)
 
+    def redis_restart(self, down_s: float = 1.0) -> None:
+        """Stop Redis (SHUTDOWN: the append-only file is flushed), stay down ``down_s``, start it again."""
+        subprocess.run(
+            ["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown"], capture_output=True, check=False
+        )
+        deadline = time.monotonic() + 10
+        while _port_open(6379) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(down_s)
+        _stack("up")
+
 
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
