@@ -19,6 +19,7 @@ install: $(STAMP)
 
 install-system:
 	bash scripts/install-system.sh
+	bash scripts/install-helm.sh  # helm for tests/deploy, built from the Go module proxy into .stack/bin
 
 demo: install
 	$(VENV)/bin/vigil demo
