@@ -51,8 +51,13 @@ class ClipSpec:
     audio: bool = True
     noise: float = 0.0
     seed: int = 0
+    style: str = "basic"
+    """"basic": this module's flash-and-bang incidents; "scene": the model's training look
+    (models.synth.clip_scene: random everyday scene, class-specific audio + visual signatures)."""
 
     def __post_init__(self) -> None:
+        if self.style not in ("basic", "scene"):
+            raise ValueError(f"style {self.style!r}: expected 'basic' or 'scene'")
         if self.duration_s <= 0 or self.fps <= 0 or self.sample_rate <= 0:
             raise ValueError("duration_s, fps and sample_rate must be positive")
         if self.width < 16 or self.height < 16 or self.width % 2 or self.height % 2:
@@ -218,6 +223,11 @@ def _draw_incident_video(img: FloatArray, spec: ClipSpec, inc: _Incident, index:
 
 def render_clip(spec: ClipSpec) -> Iterator[ClipFrame]:
     """Yield the clip's frames in order; see the module docstring for timing rules."""
+    if spec.style == "scene":
+        from models.synth.clip_scene import render_scene_clip
+
+        yield from render_scene_clip(spec)
+        return
     background = _background(spec)
     incidents = _make_incidents(spec)
     rng = np.random.default_rng([spec.seed, 0])

@@ -112,3 +112,17 @@ def test_real_clip_folder_round_trip(tmp_path) -> None:
     g = CLASSES.index("gunshot")
     assert ws.labels[0, g] == 0.0 and ws.labels[0, 0] == 1.0  # window 0..2 s
     assert ws.labels[-1, g] == 1.0
+
+
+def test_scene_style_clip_has_the_incident_signature() -> None:
+    from models.synth.clip_render import ClipSpec, render_clip
+
+    spec = ClipSpec(duration_s=3.0, width=96, height=64, fps=4, sample_rate=8000,
+                    incidents=((1.5, "explosion"),), style="scene", seed=2)
+    frames = list(render_clip(spec))
+    assert len(frames) == 12 and frames[0].video.shape == (64, 96, 3)
+    audio = np.concatenate([f.audio for f in frames if f.audio is not None])
+    assert audio.size == 24000
+    assert np.abs(audio[12000:]).max() > 3 * np.abs(audio[:11000]).max()  # the boom
+    again = list(render_clip(spec))
+    assert all(np.array_equal(a.video, b.video) for a, b in zip(frames, again, strict=True))
