@@ -16,6 +16,7 @@ subscriber misses alerts forever.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final, cast
@@ -178,16 +179,18 @@ class AlertsClient:
 
     # -- live -----------------------------------------------------------------------------------
     def live(self, *, camera: str | None = None, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
-        """CloudEvents from the Pub/Sub channel as they are published (at-most-once)."""
+        """CloudEvents from the Pub/Sub channel as published (at-most-once); stop after ``timeout_s`` idle."""
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         pubsub.subscribe(self.channel)
+        idle_since = time.monotonic()
         try:
             while True:
-                message = pubsub.get_message(timeout=timeout_s if timeout_s is not None else BLOCK_MS / 1000)
-                if message is None:
-                    if timeout_s is not None:
+                message = pubsub.get_message(timeout=BLOCK_MS / 1000)
+                if message is None:  # nothing, or the subscribe confirmation
+                    if timeout_s is not None and time.monotonic() - idle_since >= timeout_s:
                         return
                     continue
+                idle_since = time.monotonic()
                 event = json.loads(_text(message["data"]))
                 if camera is None or event.get("data", {}).get("camera") == camera:
                     yield event
