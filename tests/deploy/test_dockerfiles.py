@@ -1,0 +1,101 @@
+"""Dockerfiles: no Docker engine here, so their key properties are checked as text (non-root,
+health check, multi-stage, no torch in run-time images, CUDA base for fusion), the files they
+copy exist, and the health check script is exercised against a real health server."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streaming.observability import HealthServer
+from tests.deploy.conftest import ROOT
+
+DOCKER = ROOT / "docker"
+SERVICE_IMAGES = ("Dockerfile", "Dockerfile.fusion")
+ALL_IMAGES = (*SERVICE_IMAGES, "Dockerfile.camera")
+
+
+def instructions(name: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", (DOCKER / name).read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def final_stage(name: str) -> list[tuple[str, str]]:
+    ins = instructions(name)
+    last_from = max(i for i, (word, _) in enumerate(ins) if word == "FROM")
+    return ins[last_from:]
+
+
+@pytest.mark.parametrize("name", ALL_IMAGES)
+def test_runs_as_non_root(name: str) -> None:
+    users = [args for word, args in final_stage(name) if word == "USER"]
+    assert users, "no USER in the final stage: the container would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), users[-1]
+
+
+@pytest.mark.parametrize("name", SERVICE_IMAGES)
+def test_service_image_is_multi_stage_with_healthcheck(name: str) -> None:
+    ins = instructions(name)
+    assert sum(word == "FROM" for word, _ in ins) >= 2, "not multi-stage"
+    health = [args for word, args in final_stage(name) if word == "HEALTHCHECK"]
+    assert health and "vigil-healthcheck" in health[0]
+    assert ("VOLUME", '["/tmp"]') in final_stage(name)  # writable /tmp under a read-only root
+    assert any(word == "ENTRYPOINT" and '"vigil"' in args for word, args in final_stage(name))
+
+
+@pytest.mark.parametrize("name", ALL_IMAGES)
+def test_no_torch_in_images(name: str) -> None:
+    for word, args in instructions(name):
+        if word == "RUN" and "pip install" in args:
+            assert "torch" not in args and "[train" not in args and ".[" not in args, args
+
+
+def test_fusion_image_has_cuda_and_onnxruntime_gpu() -> None:
+    bases = [args for word, args in instructions("Dockerfile.fusion") if word == "ARG" and "CUDA_IMAGE=" in args]
+    assert bases and "nvidia/cuda:" in bases[0] and "cudnn" in bases[0] and "runtime" in bases[0]
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    # what `pip install .` installs: onnxruntime-gpu, and never torch
+    assert any(d.startswith("onnxruntime-gpu") for d in deps)
+    assert not any(d.startswith(("torch", "torchvision", "torchaudio")) for d in deps)
+
+
+@pytest.mark.parametrize("name", ALL_IMAGES)
+def test_copied_files_exist_and_pass_the_dockerignore(name: str) -> None:
+    ignore = (DOCKER / f"{name}.dockerignore").read_text()
+    allowed = [line[1:].removesuffix("/**") for line in ignore.splitlines() if line.startswith("!")]
+    for word, args in instructions(name):
+        if word == "COPY" and "--from=" not in args:
+            *sources, _dest = args.split()
+            for source in sources:
+                assert (ROOT / source).exists(), f"COPY {source}: no such path"
+                assert any(source.rstrip("/").startswith(a) for a in allowed), f"{source} is dockerignored"
+
+
+def test_healthcheck_script_probes_healthz(tmp_path) -> None:
+    script = DOCKER / "healthcheck.py"
+    server = HealthServer(CollectorRegistry(), host="127.0.0.1", port=0).start()
+    env = {**os.environ, "VIGIL_HTTP__PORT": str(server.port)}
+    try:
+        ok = subprocess.run([sys.executable, str(script)], env=env, timeout=30)
+        assert ok.returncode == 0
+        server.add_liveness(lambda: (False, "loop stuck"))
+        failing = subprocess.run([sys.executable, str(script)], env=env, timeout=30)
+        assert failing.returncode == 1
+    finally:
+        server.stop()
+    gone = subprocess.run([sys.executable, str(script)], env=env, timeout=30)
+    assert gone.returncode == 1
