@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -106,6 +107,19 @@ def backoff_delays(initial_s: float, cap_s: float, rng: random.Random | None = N
         delay = min(delay * 2, cap_s)
 
 
+def tcp_probe(bootstrap: str, timeout_s: float = 1.0) -> str | None:
+    """Why a TCP connection to the first bootstrap server fails ("connection refused"), or None."""
+    first = bootstrap.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=timeout_s):
+            return None
+    except ValueError:
+        return f"bad address {first!r} (expected host:port)"
+    except OSError as exc:
+        return (exc.strerror or type(exc).__name__).lower()
+
+
 @contextlib.contextmanager
 def _quiet_kafka_logs() -> Iterator[None]:
     """kafka-python logs every refused connection at ERROR; our own warning says it once, clearly."""
@@ -153,6 +167,9 @@ def connect_with_retry(
             ) from None
         except (kerr.KafkaError, OSError) as exc:
             reason = describe_error(exc)
+            tcp = tcp_probe(bootstrap)
+            if tcp is not None:
+                reason = f"{tcp} ({reason})"
         elapsed = time.monotonic() - start
         delay = next(delays)
         if timeout_s is not None and elapsed + delay >= timeout_s:

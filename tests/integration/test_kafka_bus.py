@@ -26,7 +26,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streaming import contracts
-from streaming.bus import BusError, Record, TopicPartition, TopicSpec
+from streaming.bus import BusError, ProducerFull, Record, TopicPartition, TopicSpec
 from streaming.config import KafkaConfig
 from streaming.deadletter import DeadLetterSink, decode_or_dead_letter
 from streaming.kafka_bus import KafkaBus, KafkaBusConsumer, backoff_delays
@@ -114,6 +114,39 @@ def test_round_trip_of_frame_sized_records(bus: KafkaBus) -> None:
     assert all(s == sorted(s) for s in per_camera.values()), "per-camera order kept"
 
 
+# -- non-blocking send -----------------------------------------------------------------------------
+def test_non_blocking_send_refuses_when_the_buffer_is_full_and_loses_nothing_accepted(stack) -> None:
+    config = KafkaConfig(bootstrap_servers=stack.kafka_bootstrap, buffer_memory=1024 * 1024, linger_ms=50)
+    small = KafkaBus(config, "it-full", connect_timeout_s=20)
+    topic = unique("full")
+    small.ensure_topics([TopicSpec(topic, 2)])
+    producer = small.producer(client_id="it-full")
+    accepted: list[int] = []
+    refused = 0
+    try:
+        for seq in range(300):  # 9 MB offered at once into a 1 MB buffer
+            try:
+                producer.send(topic, str(seq).encode().ljust(30_000), key=b"cam", block=False)
+                accepted.append(seq)
+            except ProducerFull:
+                refused += 1
+        producer.flush(30)
+        assert producer.pending_bytes == 0
+        producer.send(topic, b"after".ljust(30_000), key=b"cam", block=False).get(10)  # room again
+    finally:
+        producer.close(10)
+    assert refused > 0 and accepted, "some refused immediately, some went"
+    consumer = small.consumer(unique("g"), client_id="it-full")
+    consumer.subscribe([topic])
+    try:
+        records = poll_until(consumer, lambda got: len(got) >= len(accepted) + 1)
+    finally:
+        consumer.close()
+        small.close()
+    values = [r.value.rstrip() for r in records]
+    assert values[:-1] == [str(s).encode() for s in accepted] and values[-1] == b"after"
+
+
 # -- pause ---------------------------------------------------------------------------------------
 def test_paused_partition_returns_nothing_even_if_already_fetched(bus: KafkaBus) -> None:
     topic = unique("pause")
@@ -122,8 +155,13 @@ def test_paused_partition_returns_nothing_even_if_already_fetched(bus: KafkaBus)
     consumer = bus.consumer(unique("g"), client_id="it-pause")
     consumer.subscribe([topic])
     try:
-        first = poll_until(consumer, lambda got: len(got) > 0)
-        # The fetch brought all 100 (they are tiny); we took at most max_poll_records of them.
+        first: list[Record] = []
+        deadline = time.monotonic() + 30
+        while not first:
+            assert time.monotonic() < deadline
+            first = consumer.poll(0.5, max_records=5)
+        # The fetch brought all 100 (they are tiny); we took 5, the rest wait in the fetcher.
+        assert len(first) <= 5
         consumer.pause(consumer.assignment())
         assert consumer.paused() == {TopicPartition(topic, 0)}
         while_paused: list[Record] = []
@@ -393,7 +431,7 @@ def test_unreachable_kafka_names_the_address_and_backs_off(caplog: pytest.LogCap
     with pytest.raises(BusError) as info:
         kafka_bus.wait_until_reachable(timeout_s=4.0)
     message = str(info.value)
-    assert f"127.0.0.1:{port}" in message and "unreachable" in message
+    assert f"127.0.0.1:{port}" in message and "unreachable" in message and "refused" in message
     assert "hunter2" not in message
     attempts = [r for r in caplog.records if "retrying in" in r.getMessage()]
     assert len(attempts) >= 2, "retries with backoff, each attempt logged"
