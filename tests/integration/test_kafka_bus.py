@@ -35,8 +35,14 @@ ROOT = Path(__file__).resolve().parents[2]
 MEMBER = Path(__file__).with_name("kafka_member.py")
 
 
+_CREATED: list[str] = []
+
+
 def unique(name: str) -> str:
-    return f"it.{name}.{uuid.uuid4().hex[:8]}"
+    """A fresh topic (or group) name; topics are deleted after the test."""
+    topic = f"it.{name}.{uuid.uuid4().hex[:8]}"
+    _CREATED.append(topic)
+    return topic
 
 
 @pytest.fixture
@@ -50,6 +56,8 @@ def bus(stack) -> Iterator[KafkaBus]:
         max_poll_interval_ms=10_000,
     )
     yield kafka_bus
+    kafka_bus.delete_topics(_CREATED)
+    _CREATED.clear()
     kafka_bus.close()
 
 
