@@ -1,0 +1,448 @@
+"""The fusion service loop: media topics in, window scores out, offsets committed only when safe.
+
+Threads: the *consumer loop* (poll, decode, assemble windows, commit, backpressure) and the
+*scorer* (batches across cameras, ONNX Runtime, produce). A window's lowest offsets stay
+uncommitted until its score is acknowledged (:class:`~services.fusion.offsets.OffsetTracker`),
+and open windows hold back commits via :meth:`WindowAssembler.min_open_offsets`, so a crash
+re-reads what it needs. On revoke, open windows of the revoked partitions are dropped (their next
+owner re-reads them from the committed offset); windows already closed are still scored (a
+duplicate at worst, with the same window id).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+from prometheus_client import CollectorRegistry
+
+from models.runtime import FusionModel
+from services.fusion.batcher import Batcher
+from services.fusion.metrics import FusionMetrics
+from services.fusion.offsets import OffsetTracker
+from services.fusion.runner import WindowScorer, load_model
+from streaming import contracts
+from streaming.bus import Bus, BusError, Consumer, Delivered, Record, TopicPartition, TopicSpec
+from streaming.config import VigilConfig
+from streaming.deadletter import DeadLetterSink
+from streaming.observability import Heartbeat
+from streaming.runtime import topic_specs
+from streaming.windowing import AssembledWindow, WindowAssembler, WindowParams
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_ACK_TIMEOUT_S = 30.0
+COMMIT_INTERVAL_S = 0.5
+LAG_INTERVAL_S = 5.0
+POLL_TIMEOUT_S = 0.1
+MAX_POLL_RECORDS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySpec:
+    """Score retained media from ``from_ms`` into ``scores_topic``, then stop at the end seen at start."""
+
+    from_ms: int
+    scores_topic: str
+
+
+@dataclass(slots=True)
+class _Job:
+    window: AssembledWindow
+    token: int
+
+
+class FusionService:
+    """Embeddable fusion worker: ``start()``/``stop()`` run it in threads, ``run()`` blocks.
+
+    ``model`` defaults to ``config.fusion.model_path`` (or the bundled model); a model without a
+    valid contract raises :class:`models.contract.ModelContractError` here, before any I/O.
+    """
+
+    def __init__(
+        self,
+        config: VigilConfig,
+        bus: Bus,
+        registry: CollectorRegistry | None,
+        *,
+        model: FusionModel | None = None,
+        replay: ReplaySpec | None = None,
+    ) -> None:
+        self.config = config
+        self.bus = bus
+        fc = config.fusion
+        self.model = model or load_model(fc.model_path, fc.providers)
+        c = self.model.contract
+        self.contract = c
+        self.replay = replay
+        self.scores_topic = replay.scores_topic if replay else config.topics.scores
+        self.group_id = f"{fc.group_id}-replay-{uuid.uuid4().hex[:8]}" if replay else fc.group_id
+        self.params = WindowParams.create(
+            window_s=c.window_s,
+            hop_s=c.hop_s,
+            fps=c.fps,
+            sample_rate=c.sample_rate,
+            lateness_s=fc.lateness_s,
+            idle_timeout_s=fc.idle_timeout_s,
+        )
+        self.assembler = WindowAssembler(self.params, (c.frame_height, c.frame_width))
+        self.metrics = FusionMetrics(registry)
+        self.heartbeat = Heartbeat("fusion")
+        self.scorer = WindowScorer(self.model, fc.thumbnail_threshold)
+        self.batcher: Batcher[_Job] = Batcher(fc.max_batch, fc.max_wait_ms / 1000.0)
+        self.tracker = OffsetTracker()
+        self._producer = bus.producer(client_id="vigil-fusion")
+        self._dead = DeadLetterSink(self._producer, config.topics.dead_letter, "fusion", registry)
+        self._media_topics = (config.topics.video, config.topics.audio)
+        self._stop = threading.Event()
+        self._assigned = threading.Event()
+        self._done = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._consumer: Consumer | None = None
+        self._committed: dict[TopicPartition, int] = {}
+        self._late_seen: dict[tuple[str, str], int] = {}
+        self._paused = False
+        self._paused_since = 0.0
+        self._paused_total = 0.0
+        self._pending_seek: set[TopicPartition] = set()
+        self._replay_end: dict[TopicPartition, int] | None = None
+        self._resend: deque[tuple[contracts.WindowScore, int]] = deque()
+        self._resend_lock = threading.Lock()
+        self._inflight_sends = 0
+        self.error: BaseException | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> FusionService:
+        """Warm up, then run the loop and the scorer in daemon threads."""
+        self.warm_up()
+        for name, target in (("fusion-scorer", self._score_loop), ("fusion-consumer", self._consume_loop)):
+            thread = threading.Thread(target=self._guard(target), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def request_stop(self) -> None:
+        """Ask the threads to finish (safe from a signal handler); :meth:`run` then returns."""
+        self._stop.set()
+        self.batcher.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop both threads (the consumer leaves its group) and close the producer."""
+        self.request_stop()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        self._producer.close(timeout=timeout)
+
+    def run(self) -> None:
+        """Warm up and run until :meth:`stop` (or the end of a replay) in the calling thread."""
+        self.warm_up()
+        scorer = threading.Thread(target=self._guard(self._score_loop), name="fusion-scorer", daemon=True)
+        scorer.start()
+        try:
+            self._consume_loop()
+        finally:
+            self._stop.set()
+            self.batcher.close()
+            scorer.join(30)
+            self._producer.close(timeout=10)
+        if self.error is not None:
+            raise self.error
+
+    def warm_up(self) -> None:
+        """Run the model once per batch size in use, before the service says it is ready."""
+        if not self.scorer.warm:
+            sizes = sorted({1, self.config.fusion.max_batch})
+            self.scorer.warm_up(sizes)
+
+    @property
+    def finished(self) -> threading.Event:
+        """Set when the loop has exited (end of replay, stop, or a fatal error)."""
+        return self._done
+
+    def ready(self) -> tuple[bool, str]:
+        """Ready = model warm and partitions assigned."""
+        if not self.scorer.warm:
+            return False, "fusion: model not warm"
+        if not self._assigned.is_set():
+            return False, "fusion: no partitions assigned"
+        return True, f"fusion: model {self.contract.model_version} warm, partitions assigned"
+
+    def _guard(self, target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target()
+            except BaseException as exc:  # a dead thread must take the service down, not hang it
+                log.exception("fusion: %s failed", threading.current_thread().name)
+                self.error = exc
+                self._stop.set()
+                self.batcher.close()
+
+        return run
+
+    # -- rebalance listener -----------------------------------------------------------------------
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Commit what is safe for ``revoked``, then forget their open windows."""
+        try:
+            self._commit(only=revoked)
+        except Exception as exc:  # the next owner replays from the older commit: safe
+            log.warning("fusion: commit on revoke failed: %s", exc)
+        dropped = self.assembler.drop_partitions(revoked)
+        self.tracker.forget(revoked)
+        for tp in revoked:
+            self._committed.pop(tp, None)
+        log.info("fusion: revoked %s (%d open sessions dropped)", _names(revoked), dropped)
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Replay seeks by time after the poll; live mode resumes from the committed offsets."""
+        if self.replay is not None:
+            self._pending_seek |= assigned
+        log.info("fusion: assigned %s", _names(assigned))
+
+    # -- consumer loop ----------------------------------------------------------------------------
+    def _now(self) -> float:
+        """Processing time for the assembler; frozen while we pause ourselves (no false idleness)."""
+        paused = self._paused_total + (time.monotonic() - self._paused_since if self._paused else 0.0)
+        return time.monotonic() - paused
+
+    def _consume_loop(self) -> None:
+        specs = topic_specs(self.config)
+        if self.replay is not None:
+            specs.append(
+                TopicSpec(
+                    self.scores_topic, self.config.kafka.partitions, self.config.kafka.scores_retention_ms
+                )
+            )
+        self.bus.ensure_topics(specs)
+        consumer = self.bus.consumer(self.group_id, client_id="vigil-fusion")
+        self._consumer = consumer
+        consumer.subscribe(list(self._media_topics), listener=self)
+        last_commit = last_lag = 0.0
+        try:
+            while not self._stop.is_set():
+                self.heartbeat.beat()
+                records = consumer.poll(POLL_TIMEOUT_S, max_records=MAX_POLL_RECORDS)
+                if consumer.assignment():
+                    self._assigned.set()
+                else:
+                    self._assigned.clear()
+                if self._pending_seek:
+                    records = self._seek_replay(consumer, records)
+                for record in records:
+                    self._handle(record)
+                self._enqueue(self.assembler.tick(self._now()))
+                self._count_late()
+                self._backpressure(consumer)
+                now = time.monotonic()
+                if now - last_commit >= COMMIT_INTERVAL_S:
+                    self._commit()
+                    last_commit = now
+                if now - last_lag >= LAG_INTERVAL_S:
+                    self._update_lag(consumer)
+                    last_lag = now
+                if self._replay_finished(consumer):
+                    self._finish_replay()
+                    break
+        finally:
+            try:
+                self._commit()
+            except Exception as exc:
+                log.warning("fusion: final commit failed: %s", exc)
+            consumer.close()
+            self._done.set()
+
+    def _handle(self, record: Record) -> None:
+        tp = record.tp
+        try:
+            item = contracts.decode(record.value)
+            if isinstance(item, contracts.VideoFrame):
+                rgb = self._frame_rgb(item)
+                windows = self.assembler.add_frame(
+                    item.camera_id,
+                    item.session_id,
+                    item.capture_ns,
+                    rgb,
+                    has_audio=item.camera_has_audio,
+                    tp=tp,
+                    offset=record.offset,
+                    now=self._now(),
+                )
+            elif isinstance(item, contracts.AudioChunk):
+                windows = self.assembler.add_audio(
+                    item.camera_id,
+                    item.session_id,
+                    item.capture_ns,
+                    self._samples(item),
+                    tp=tp,
+                    offset=record.offset,
+                    now=self._now(),
+                )
+            else:
+                raise contracts.ContractError(
+                    f"{type(item).__name__} record on media topic {record.topic}: expected video frames or audio chunks"
+                )
+        except contracts.ContractError as exc:
+            self._dead.send(record, str(exc), exc, reason_type="contract").get(DEAD_LETTER_ACK_TIMEOUT_S)
+            self.metrics.dropped_records.labels("dead_letter").inc()
+            self.tracker.consumed(tp, record.offset)
+            return
+        self.tracker.consumed(tp, record.offset)
+        self._enqueue(windows)
+
+    def _frame_rgb(self, frame: contracts.VideoFrame) -> npt.NDArray[np.uint8]:
+        rgb = frame.to_rgb()
+        h, w = self.contract.frame_height, self.contract.frame_width
+        if rgb.shape[:2] != (h, w):  # ingest sizes frames for the model; a model swap may not match
+            rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR), dtype=np.uint8)
+        return rgb
+
+    def _samples(self, chunk: contracts.AudioChunk) -> npt.NDArray[np.float32]:
+        samples = chunk.to_float32()
+        rate = self.contract.sample_rate
+        if chunk.sample_rate != rate and samples.size:
+            n = round(samples.size * rate / chunk.sample_rate)
+            x = np.arange(n, dtype=np.float64) * chunk.sample_rate / rate
+            samples = np.interp(x, np.arange(samples.size), samples).astype(np.float32)
+        return samples
+
+    def _enqueue(self, windows: list[AssembledWindow]) -> None:
+        for window in windows:
+            token = self.tracker.track(window.needed_offsets)
+            self.batcher.put(_Job(window, token))
+        self.metrics.queue_windows.set(self.tracker.inflight())
+
+    def _count_late(self) -> None:
+        for (camera, stream), count in self.assembler.late_records.items():
+            seen = self._late_seen.get((camera, stream), 0)
+            if count > seen:
+                self.metrics.late_records.labels(camera, stream).inc(count - seen)
+                self.metrics.dropped_records.labels("late").inc(count - seen)
+                self._late_seen[(camera, stream)] = count
+
+    def _backpressure(self, consumer: Consumer) -> None:
+        queued = self.tracker.inflight()
+        limit = self.config.fusion.max_queue_windows
+        if not self._paused and queued > limit:
+            consumer.pause(consumer.assignment())
+            self._paused, self._paused_since = True, time.monotonic()
+            self.metrics.paused.set(1)
+            log.info("fusion: %d windows queued (> %d): pausing media partitions", queued, limit)
+        elif self._paused and queued <= limit // 2:
+            consumer.resume(consumer.paused())
+            self._paused = False
+            self._paused_total += time.monotonic() - self._paused_since
+            self.metrics.paused.set(0)
+
+    def _commit(self, only: set[TopicPartition] | None = None) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        assigned = consumer.assignment()
+        safe = self.tracker.safe_offsets(self.assembler.min_open_offsets())
+        offsets = {
+            tp: off
+            for tp, off in safe.items()
+            if tp in assigned and (only is None or tp in only) and self._committed.get(tp) != off
+        }
+        if offsets:
+            consumer.commit(offsets)
+            self._committed.update(offsets)
+
+    def _update_lag(self, consumer: Consumer) -> None:
+        positions = self.tracker.positions()
+        tps = [tp for tp in consumer.assignment() if tp in positions]
+        if not tps:
+            return
+        try:
+            ends = consumer.end_offsets(tps)
+        except BusError as exc:
+            log.warning("fusion: cannot read end offsets: %s", exc)
+            return
+        for tp, end in ends.items():
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - positions[tp]))
+
+    # -- replay -----------------------------------------------------------------------------------
+    def _seek_replay(self, consumer: Consumer, records: list[Record]) -> list[Record]:
+        assert self.replay is not None
+        tps, self._pending_seek = self._pending_seek, set()
+        tps &= consumer.assignment()
+        ends = consumer.end_offsets(tps)
+        self._replay_end = {**(self._replay_end or {}), **ends}
+        for tp in tps:
+            offset = consumer.offsets_for_time(tp, self.replay.from_ms)
+            start = ends[tp] if offset is None else offset
+            consumer.seek(tp, start)
+            self.tracker.set_position(tp, start)
+        log.info(
+            "fusion replay: from %d ms, ends %s", self.replay.from_ms, {str(k): v for k, v in ends.items()}
+        )
+        return [r for r in records if r.tp not in tps]
+
+    def _replay_finished(self, consumer: Consumer) -> bool:
+        if self.replay is None or self._replay_end is None or self._pending_seek:
+            return False
+        positions = self.tracker.positions()
+        return all(positions.get(tp, 0) >= end for tp, end in self._replay_end.items())
+
+    def _finish_replay(self) -> None:
+        self._enqueue(self.assembler.flush(self._now()))
+        deadline = time.monotonic() + 120
+        while self.tracker.inflight() and time.monotonic() < deadline and self.error is None:
+            self.heartbeat.beat()
+            time.sleep(0.02)
+        self._producer.flush(30)
+        log.info("fusion replay: done")
+
+    # -- scorer -----------------------------------------------------------------------------------
+    def _score_loop(self) -> None:
+        while True:
+            self._send_retries()
+            if self._stop.is_set() and len(self.batcher) == 0:
+                return
+            jobs = self.batcher.next_batch(0.1)
+            if not jobs:
+                continue
+            scores, took = self.scorer.score([j.window for j in jobs])
+            self.metrics.batch_size.observe(len(jobs))
+            self.metrics.inference_seconds.observe(took)
+            for job, score in zip(jobs, scores, strict=True):
+                self._send(score, job.token)
+
+    def _send(self, score: contracts.WindowScore, token: int) -> None:
+        future = self._producer.send(self.scores_topic, contracts.encode(score), key=score.camera_id.encode())
+
+        def acked(_: Delivered) -> None:
+            self.tracker.done(token)
+            missing = score.missing[0] if score.missing else "none"
+            self.metrics.windows_scored.labels(score.camera_id, missing).inc()
+            for modality in score.missing:
+                self.metrics.windows_missing_modality.labels(score.camera_id, modality).inc()
+            self.metrics.capture_to_score.observe(score.latency_s)
+            self.metrics.queue_windows.set(self.tracker.inflight())
+
+        def failed(exc: BaseException) -> None:
+            log.warning("fusion: score of %s not delivered (%s): retrying", score.window_id, exc)
+            with self._resend_lock:
+                self._resend.append((score, token))
+
+        future.add_callback(acked)
+        future.add_errback(failed)
+
+    def _send_retries(self) -> None:
+        with self._resend_lock:
+            retries = list(self._resend)
+            self._resend.clear()
+        for score, token in retries:
+            self._send(score, token)
+
+
+def _names(tps: set[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in tps)
