@@ -59,7 +59,7 @@ def throughput(model: FusionModel, batch: int, seconds: float) -> dict[str, floa
     audio = (0.05 * rng.standard_normal((batch, c.samples_per_window))).astype(np.float32)
     for _ in range(3):
         model.predict(frames, audio)
-    lat = []
+    lat: list[float] = []
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end or len(lat) < 5:
         t0 = time.perf_counter()

@@ -15,7 +15,7 @@ from dataclasses import fields
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register `vigil train` options (defaults: the committed model's recipe)."""
-    from models.trainer import TrainConfig  # noqa: F401  (import checks torch lazily at run)
+    from models.trainer import TrainConfig
 
     d = {f.name: f.default for f in fields(TrainConfig)}
     parser.add_argument("--out", default=d["out"], help="run directory (checkpoints, metrics, plots)")

@@ -80,12 +80,12 @@ class ModelContract:
     @property
     def frames_per_window(self) -> int:
         """T: frames in one window (``round(window_s * fps)``)."""
-        return int(round(self.window_s * self.fps))
+        return round(self.window_s * self.fps)
 
     @property
     def samples_per_window(self) -> int:
         """S: audio samples in one window (``round(window_s * sample_rate)``)."""
-        return int(round(self.window_s * self.sample_rate))
+        return round(self.window_s * self.sample_rate)
 
     def to_json(self) -> str:
         """Serialise as the JSON stored under :data:`CONTRACT_KEY`."""

@@ -27,9 +27,9 @@ def export_onnx(model: FusionNet, path: str | Path, contract: ModelContract, ops
     dyn = {name: {0: "batch"} for name in (*INPUT_NAMES, *OUTPUT_NAMES)}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # legacy-exporter deprecation and tracer notes
-        torch.onnx.export(model, (frames, audio, mask), buf, dynamo=False, opset_version=opset,
-                          input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES), dynamic_axes=dyn,
-                          do_constant_folding=True)
+        torch.onnx.export(model, (frames, audio, mask), buf,  # type: ignore[arg-type]
+                          dynamo=False, opset_version=opset, input_names=list(INPUT_NAMES),
+                          output_names=list(OUTPUT_NAMES), dynamic_axes=dyn, do_constant_folding=True)
     proto = onnx.load_from_string(buf.getvalue())
     del proto.metadata_props[:]
     for key, value in ((CONTRACT_KEY, contract.to_json()), ("vigil.model_version", contract.model_version),

@@ -46,6 +46,9 @@ def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -
 class LogMel(nn.Module):
     """Log-mel spectrogram as conv1d with fixed (Hann-windowed) DFT weights and a mel matrix."""
 
+    dft: Tensor
+    mel: Tensor
+
     def __init__(self, sr: int = SAMPLE_RATE, n_fft: int = 512, hop: int = 320, n_mels: int = 64) -> None:
         super().__init__()
         n = np.arange(n_fft)
@@ -82,7 +85,8 @@ class AudioBranch(nn.Module):
     def forward(self, mel: Tensor) -> Tensor:
         x = self.cnn(self.norm(mel.unsqueeze(1)))
         b, c, m, t = x.shape
-        return self.proj(x.reshape(b, c * m, t)).transpose(1, 2)
+        tokens: Tensor = self.proj(x.reshape(b, c * m, t)).transpose(1, 2)
+        return tokens
 
 
 class VideoBranch(nn.Module):
@@ -100,7 +104,7 @@ class VideoBranch(nn.Module):
         diff = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
         h = self.cnn(torch.cat([x, 2.0 * diff], dim=2).flatten(0, 1))
         h = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
-        tok = self.proj(h).reshape(b, t, -1)
+        tok: Tensor = self.proj(h).reshape(b, t, -1)
         return tok + F.relu(self.temporal(tok.transpose(1, 2))).transpose(1, 2)
 
 
@@ -116,7 +120,8 @@ class CrossBlock(nn.Module):
 
     def forward(self, q: Tensor, kv: Tensor) -> Tensor:
         h = self.ln1(q + self.attn(q, kv, kv, need_weights=False)[0])
-        return self.ln2(h + self.ffn(h))
+        out: Tensor = self.ln2(h + self.ffn(h))
+        return out
 
 
 class FusionNet(nn.Module):

@@ -92,12 +92,12 @@ def read_labels(folder: str | Path) -> dict[str, list[LabelledRange]]:
         if cls not in CLASSES or cls == "normal":
             raise LabelsError(f"{where}: unknown class {cls!r} (expected one of {', '.join(CLASSES[1:])})")
         try:
-            r = LabelledRange(float(start), float(end), cls)
+            rng_ = LabelledRange(float(start), float(end), cls)
         except ValueError as exc:
             raise LabelsError(f"{where}: start_s/end_s must be numbers ({exc})") from exc
-        if r.end_s <= r.start_s:
+        if rng_.end_s <= rng_.start_s:
             raise LabelsError(f"{where}: end_s must be after start_s")
-        out[name].append(r)
+        out[name].append(rng_)
     return out
 
 
@@ -120,7 +120,7 @@ def decode_clip(path: str | Path, fps: int = FPS, height: int = FRAME_HEIGHT, wi
                     if t + 1e-6 >= next_t:
                         frames.append((t, frame.to_ndarray(format="rgb24", width=width, height=height)))
                         next_t += 1.0 / fps
-                elif resampler is not None:
+                elif resampler is not None and isinstance(frame, av.AudioFrame):
                     for f in resampler.resample(frame):
                         chunks.append(f.to_ndarray().reshape(-1))
         if resampler is not None:
@@ -136,7 +136,7 @@ def load_real_windows(folder: str | Path, window_s: float = WINDOW_S, hop_s: flo
     """All labelled windows of the clips listed in the folder's labels file."""
     root = Path(folder)
     labels = read_labels(root)
-    t_n, s_n = int(round(window_s * fps)), int(round(window_s * sample_rate))
+    t_n, s_n = round(window_s * fps), round(window_s * sample_rate)
     fr, au, ys, names = [], [], [], []
     for name, ranges in sorted(labels.items()):
         path = root / name
@@ -150,7 +150,7 @@ def load_real_windows(folder: str | Path, window_s: float = WINDOW_S, hop_s: flo
         t0 = 0.0
         while t0 + window_s <= duration + 1e-6:
             idx = [int(np.argmin(np.abs(times - (t0 + k / fps)))) for k in range(t_n)]
-            a = audio[int(round(t0 * sample_rate)):int(round(t0 * sample_rate)) + s_n]
+            a = audio[round(t0 * sample_rate):round(t0 * sample_rate) + s_n]
             if a.size == s_n:
                 fr.append(np.stack([frames[i][1] for i in idx]))
                 au.append(a)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -142,14 +143,14 @@ class FusionModel:
                            classes=c.classes, audio_missing=audio_missing, video_missing=mask_arr[:, 1] == 0.0)
 
     @staticmethod
-    def _batch_size(frames: object, audio: object, mask: object) -> int:
-        sizes = {}
+    def _batch_size(frames: Any, audio: Any, mask: Any) -> int:
+        sizes: dict[str, int] = {}
         for name, arr in (("frames", frames), ("audio", audio), ("modality_mask", mask)):
             if arr is not None:
                 shape = np.shape(arr)
                 if len(shape) == 0:
                     raise ModelInputError(f"{name}: expected an array with a batch axis, got a scalar")
-                sizes[name] = shape[0]
+                sizes[name] = int(shape[0])
         if len(set(sizes.values())) > 1:
             raise ModelInputError(f"batch sizes differ: {sizes}")
         b = next(iter(sizes.values()))

@@ -177,7 +177,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
             out_t = model.forward_features(v, mel, torch.from_numpy(mask))
             loss = loss_fn(out_t, y, cfg.aux_weight)
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
             opt.step()
             sched.step()

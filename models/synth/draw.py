@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -12,8 +14,8 @@ Color = tuple[float, float, float]
 def fill_rect(img: Image, x0: float, y0: float, x1: float, y1: float, color: Color, alpha: float = 1.0) -> None:
     """Blend an axis-aligned rectangle given in normalised [0, 1] coordinates."""
     h, w = img.shape[:2]
-    c0, c1 = int(round(min(x0, x1) * w)), int(round(max(x0, x1) * w))
-    r0, r1 = int(round(min(y0, y1) * h)), int(round(max(y0, y1) * h))
+    c0, c1 = math.floor(min(x0, x1) * w + 0.5), math.floor(max(x0, x1) * w + 0.5)
+    r0, r1 = math.floor(min(y0, y1) * h + 0.5), math.floor(max(y0, y1) * h + 0.5)
     c0, c1, r0, r1 = max(c0, 0), min(c1, w), max(r0, 0), min(r1, h)
     if c1 <= c0 or r1 <= r0:
         return

@@ -251,16 +251,17 @@ class Scene:
             tint = tint + np.asarray(tt, np.float32)
             shake += s
         img = img * gain + tint
-        frng = np.random.default_rng([self.seed, int(round(t * 1000)) + 7, h])
+        frng = np.random.default_rng([self.seed, math.floor(t * 1000 + 0.5) + 7, h])
         if shake > 0:
             dx, dy = (frng.standard_normal(2) * shake * w / 112).round().astype(int)
             img = shift(img, int(dx), int(dy))
         img += frng.standard_normal(img.shape, dtype=np.float32) * self.noise_sigma
-        return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        frame: np.ndarray = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return frame
 
     def audio(self, sr: int) -> np.ndarray:
         """Render the whole soundtrack, float32 mono [round(duration_s * sr)] in [-1, 1]."""
-        n = int(round(self.duration_s * sr))
+        n = math.floor(self.duration_s * sr + 0.5)
         rng = np.random.default_rng([self.seed, sr, 1])
         b = self.bed
         out = b["ambience"] * sounds.colored_noise(rng, n, b["ambience_alpha"])
@@ -273,7 +274,8 @@ class Scene:
         for i, ev in enumerate(self.events):
             ev.sound(out, sr, np.random.default_rng([self.seed, sr, 100 + i]), self)
         out = out * self.mic_gain + b["mic_noise"] * rng.standard_normal(n).astype(np.float32)
-        return np.clip(out, -1.0, 1.0).astype(np.float32)
+        clipped: np.ndarray = np.clip(out, -1.0, 1.0).astype(np.float32)
+        return clipped
 
 
 def random_person(rng: np.random.Generator, bg: Background, speed: float | None = None) -> Mover:

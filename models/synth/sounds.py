@@ -13,6 +13,11 @@ from numpy.typing import NDArray
 Audio = NDArray[np.float32]
 
 
+def _peak_norm(x: np.ndarray) -> Audio:
+    y: Audio = np.asarray(x, dtype=np.float32)
+    return y / np.float32(float(np.max(np.abs(y))) + 1e-9)
+
+
 def _fast_len(n: int) -> int:
     return 1 << max(int(n - 1).bit_length(), 4)
 
@@ -73,7 +78,8 @@ def babble(rng: np.random.Generator, n: int, sr: int, voices: int, f0_lo: float 
         v = harmonic_voice(rng, n, sr, rng.uniform(f0_lo, f0_hi), 7, harsh, glide=rng.uniform(-0.2, 0.2),
                            vibrato=0.02)
         out += v * smooth_envelope(rng, n, sr, syll_hz * rng.uniform(0.7, 1.3))
-    return (out / np.sqrt(max(voices, 1))).astype(np.float32)
+    mixed: Audio = (out / np.float32(np.sqrt(max(voices, 1)))).astype(np.float32)
+    return mixed
 
 
 def music(rng: np.random.Generator, n: int, sr: int, singer: bool) -> Audio:
@@ -116,7 +122,7 @@ def bang(rng: np.random.Generator, sr: int) -> Audio:
     tail = band_noise(rng, n, sr, 80, rng.uniform(1500, 5000)) * np.exp(-t / rng.uniform(0.08, 0.3)) * 0.25
     x = crack + body + tail
     x[: int(0.0008 * sr)] *= np.linspace(0, 1, int(0.0008 * sr))
-    return (x / (np.max(np.abs(x)) + 1e-9)).astype(np.float32)
+    return _peak_norm(x)
 
 
 def boom(rng: np.random.Generator, sr: int) -> Audio:
@@ -129,7 +135,7 @@ def boom(rng: np.random.Generator, sr: int) -> Audio:
     crack = bang(rng, sr)
     out = 1.0 * rumble / (np.max(np.abs(rumble)) + 1e-9)
     out[: crack.size] += 0.6 * crack[: n]
-    return (out / (np.max(np.abs(out)) + 1e-9)).astype(np.float32)
+    return _peak_norm(out)
 
 
 def tinkles(rng: np.random.Generator, sr: int, count: int, f_lo: float, f_hi: float, spread_s: float) -> Audio:
@@ -142,7 +148,7 @@ def tinkles(rng: np.random.Generator, sr: int, count: int, f_lo: float, f_hi: fl
         tt = np.arange(m) / sr
         f = rng.uniform(f_lo, f_hi)
         out[i:i + m] += rng.uniform(0.2, 1.0) * np.sin(2 * np.pi * f * tt) * np.exp(-tt / rng.uniform(0.004, 0.02))
-    return (out / (np.max(np.abs(out)) + 1e-9)).astype(np.float32)
+    return _peak_norm(out)
 
 
 def shatter(rng: np.random.Generator, sr: int) -> Audio:
@@ -153,7 +159,7 @@ def shatter(rng: np.random.Generator, sr: int) -> Audio:
     t = np.arange(n) / sr
     crack = band_noise(rng, n, sr, 2000, 7500) * np.exp(-t / rng.uniform(0.01, 0.04))
     x = 0.8 * crack / (np.max(np.abs(crack)) + 1e-9) + pings
-    return (x / (np.max(np.abs(x)) + 1e-9)).astype(np.float32)
+    return _peak_norm(x)
 
 
 def scream(rng: np.random.Generator, sr: int) -> Audio:
@@ -164,8 +170,8 @@ def scream(rng: np.random.Generator, sr: int) -> Audio:
                        glide=rng.uniform(-0.35, 0.25), vibrato=rng.uniform(0.01, 0.04))
     rough = band_noise(rng, n, sr, 1500, 6000) * rng.uniform(0.2, 0.5)
     env = np.minimum(np.linspace(0, dur / 0.06, n), 1.0) * np.minimum(np.linspace(dur / 0.15, 0, n), 1.0)
-    x = (v + rough) * env
-    return (x / (np.max(np.abs(x)) + 1e-9)).astype(np.float32)
+    x: Audio = ((v + rough) * env).astype(np.float32)
+    return x / np.float32(np.max(np.abs(x)) + 1e-9)
 
 
 def shouting(rng: np.random.Generator, n: int, sr: int) -> Audio:

@@ -10,7 +10,7 @@ held-out set from a different seed never shares a scene with training.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,29 +51,29 @@ def _busy(scene: Scene, rng: np.random.Generator, t: float) -> None:
         scene.movers.append(random_person(rng, scene.background))
 
 
-I, N = ev.INCIDENTS, ev.HARD_NEGATIVES
+INC, NEG = ev.INCIDENTS, ev.HARD_NEGATIVES
 #: name -> (weight in the training mix, builder)
 SCENARIOS: dict[str, tuple[float, Builder]] = {
     "normal": (0.14, _nothing),
     "normal_busy": (0.06, _busy),
-    "lights_change": (0.03, _add(N["lights_change"])),
-    "door_slam": (0.06, _add(N["door_slam"])),
-    "exposure_flash": (0.06, _add(N["exposure_flash"])),
-    "jogger": (0.05, _add(N["jogger"])),
-    "dance": (0.04, _add(N["dance"])),
-    "loud_music": (0.04, _add(N["loud_music"])),
-    "loud_crowd": (0.03, _add(N["loud_crowd"])),
-    "clatter": (0.04, _add(N["clatter"])),
-    "fight": (0.06, _add(I["fight"])),
-    "fight_silent": (0.03, _add(I["fight"], audible=False)),
-    "fight_scream": (0.02, _both(_add(I["fight"]), _add(I["scream"], visible=False))),
-    "scream_seen": (0.05, _add(I["scream"])),
-    "scream_offscreen": (0.05, _add(I["scream"], visible=False)),
-    "gunshot": (0.08, _add(I["gunshot"])),
-    "gunshot_scream": (0.02, _both(_add(I["gunshot"]), _add(I["scream"], visible=False))),
-    "glass_break": (0.08, _add(I["glass_break"])),
-    "explosion": (0.08, _add(I["explosion"])),
-    "explosion_offscreen": (0.0, _add(I["explosion"], onscreen=0.0)),
+    "lights_change": (0.03, _add(NEG["lights_change"])),
+    "door_slam": (0.06, _add(NEG["door_slam"])),
+    "exposure_flash": (0.06, _add(NEG["exposure_flash"])),
+    "jogger": (0.05, _add(NEG["jogger"])),
+    "dance": (0.04, _add(NEG["dance"])),
+    "loud_music": (0.04, _add(NEG["loud_music"])),
+    "loud_crowd": (0.03, _add(NEG["loud_crowd"])),
+    "clatter": (0.04, _add(NEG["clatter"])),
+    "fight": (0.06, _add(INC["fight"])),
+    "fight_silent": (0.03, _add(INC["fight"], audible=False)),
+    "fight_scream": (0.02, _both(_add(INC["fight"]), _add(INC["scream"], visible=False))),
+    "scream_seen": (0.05, _add(INC["scream"])),
+    "scream_offscreen": (0.05, _add(INC["scream"], visible=False)),
+    "gunshot": (0.08, _add(INC["gunshot"])),
+    "gunshot_scream": (0.02, _both(_add(INC["gunshot"]), _add(INC["scream"], visible=False))),
+    "glass_break": (0.08, _add(INC["glass_break"])),
+    "explosion": (0.08, _add(INC["explosion"])),
+    "explosion_offscreen": (0.0, _add(INC["explosion"], onscreen=0.0)),
 }
 
 TRAIN_MIX: dict[str, float] = {k: w for k, (w, _) in SCENARIOS.items() if w > 0}
@@ -142,12 +142,12 @@ def make_window(
     pre = float(rng.uniform(0.0, 1.5))
     onset = pre + float(rng.uniform(0.05, 1.3))
     scene = build_scene(rng, scenario, pre + window_s + 0.05, onset)
-    n_frames = int(round(window_s * fps))
+    n_frames = round(window_s * fps)
     frames = np.stack([scene.frame(pre + k / fps, height, width) for k in range(n_frames)])
     if jpeg:
         frames = np.stack([jpeg_roundtrip(f, scene.jpeg_quality) for f in frames])
-    s0 = int(round(pre * sample_rate))
-    n_s = int(round(window_s * sample_rate))
+    s0 = round(pre * sample_rate)
+    n_s = round(window_s * sample_rate)
     audio = scene.audio(sample_rate)[s0:s0 + n_s]
     lab = scene.labels(pre, pre + window_s)
     labels = np.asarray([float(lab[c]) for c in CLASSES], np.float32)
@@ -158,14 +158,14 @@ def make_dataset(n: int, seed: int, mix: dict[str, float] | None = None, progres
                  **kwargs: int | float) -> WindowSet:
     """Render ``n`` windows; item ``i`` uses the seed sequence ``[seed, i]``."""
     frames, audio, labels, names = [], [], [], []
-    it: range | object = range(n)
+    it: Iterable[int] = range(n)
     if progress:
         try:
             from tqdm import tqdm
             it = tqdm(range(n), desc=f"synth seed={seed}", unit="win", leave=False)
         except ImportError:  # pragma: no cover
             pass
-    for i in it:  # type: ignore[attr-defined]
+    for i in it:
         f, a, y, s = make_window([seed, i], mix=mix, **kwargs)  # type: ignore[arg-type]
         frames.append(f)
         audio.append(a)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.contract import CLASSES
-from models.realclips import LabelsError, LabelledRange, read_labels, window_labels
+from models.realclips import LabelledRange, LabelsError, read_labels, window_labels
 from models.synth import AMBIGUOUS_MIX, SCENARIOS, make_dataset, make_window
 from models.synth.events import INCIDENTS
 
