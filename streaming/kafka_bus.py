@@ -607,6 +607,10 @@ class KafkaBusConsumer:
         """Commit exactly ``offsets`` (next offset to read per partition), synchronously."""
         if not offsets:
             return
+        assigned = self._consumer.assignment()
+        for tp in offsets:
+            if _ktp(tp) not in assigned:
+                raise BusError(f"commit for {tp} refused: not assigned to this member (rebalanced)")
         request = {_ktp(tp): OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
         try:
             self._consumer.commit(offsets=request)
