@@ -14,14 +14,36 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
+import weakref
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 from streaming import contracts
 from streaming.bus import DeliveryFuture, Producer, Record
 
 log = logging.getLogger(__name__)
+
+
+_counters: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
+_counters_lock = threading.Lock()
+
+
+def dead_letter_counter(registry: CollectorRegistry | None = None) -> Counter:
+    """``vigil_dead_letters_total`` in ``registry``: one per registry, shared by every sink in it."""
+    registry = REGISTRY if registry is None else registry
+    with _counters_lock:
+        counter = _counters.get(registry)
+        if counter is None:
+            counter = Counter(
+                "vigil_dead_letters",
+                "Records parked on the dead-letter topic, by source topic and reason type.",
+                ["service", "topic", "reason_type"],
+                registry=registry,
+            )
+            _counters[registry] = counter
+        return counter
 
 
 def camera_id_from_key(key: bytes | None) -> str:
@@ -39,6 +61,7 @@ class DeadLetterSink:
 
     The counter is ``vigil_dead_letters_total{service,topic,reason_type}``, ``topic`` being the
     source topic and ``reason_type`` a small fixed vocabulary (by default the error's class name).
+    Several sinks (services) in one process may share a registry.
     """
 
     def __init__(
@@ -52,12 +75,7 @@ class DeadLetterSink:
         self.topic = topic
         self.service = service
         self._seq = itertools.count()
-        self.counter = Counter(
-            "vigil_dead_letters",
-            "Records parked on the dead-letter topic, by source topic and reason type.",
-            ["service", "topic", "reason_type"],
-            registry=registry,
-        )
+        self.counter = dead_letter_counter(registry)
 
     def send(
         self, record: Record, reason: str, error: BaseException, *, reason_type: str | None = None
