@@ -33,7 +33,9 @@ def _tool(name: str, installer: str) -> str:
         str(ROOT / ".stack" / "bin" / name) if os.access(ROOT / ".stack" / "bin" / name, os.X_OK) else None
     )
     if found is None:
-        pytest.fail(f"{name} not found on PATH or in .stack/bin: run `{installer}` (make install-system does)")
+        pytest.fail(
+            f"{name} not found on PATH or in .stack/bin: run `{installer}` (make install-system does)"
+        )
     return found
 
 

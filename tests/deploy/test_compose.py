@@ -20,9 +20,9 @@ from tests.deploy.conftest import ROOT
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 VIGIL_SERVICES = {
-    name: svc for name, svc in SERVICES.items() if str(svc.get("build", {}).get("dockerfile", "")) in (
-        "docker/Dockerfile", "docker/Dockerfile.fusion"
-    )
+    name: svc
+    for name, svc in SERVICES.items()
+    if str(svc.get("build", {}).get("dockerfile", "")) in ("docker/Dockerfile", "docker/Dockerfile.fusion")
 }
 HTTP_SERVICES = ("ingest", "fusion", "alert")
 
@@ -73,7 +73,9 @@ def test_service_is_hardened_and_scraped(name: str) -> None:
     assert svc["cap_drop"] == ["ALL"]
     port = svc["environment"]["VIGIL_HTTP__PORT"]
     prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    targets = {t for job in prometheus["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    targets = {
+        t for job in prometheus["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
+    }
     assert f"{name}:{port}" in targets
 
 

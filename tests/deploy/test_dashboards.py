@@ -20,7 +20,8 @@ DS_REF = {"type": "prometheus", "uid": "${datasource}"}
 
 def load(path: Path) -> dict[str, Any]:
     """A dashboard as a dict."""
-    return json.loads(path.read_text())
+    dashboard: dict[str, Any] = json.loads(path.read_text())
+    return dashboard
 
 
 def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -136,5 +137,7 @@ def test_compose_provisioning_points_at_the_dashboards() -> None:
     compose = yaml.safe_load((root / "docker-compose.yml").read_text())
     mounts = compose["services"]["grafana"]["volumes"]
     assert f"./deploy/grafana/dashboards:{provider['providers'][0]['options']['path']}:ro" in mounts
-    datasources = yaml.safe_load((root / "deploy/grafana/provisioning/datasources/prometheus.yaml").read_text())
+    datasources = yaml.safe_load(
+        (root / "deploy/grafana/provisioning/datasources/prometheus.yaml").read_text()
+    )
     assert datasources["datasources"][0]["type"] == "prometheus"

@@ -65,7 +65,9 @@ def test_no_torch_in_images(name: str) -> None:
 
 
 def test_fusion_image_has_cuda_and_onnxruntime_gpu() -> None:
-    bases = [args for word, args in instructions("Dockerfile.fusion") if word == "ARG" and "CUDA_IMAGE=" in args]
+    bases = [
+        args for word, args in instructions("Dockerfile.fusion") if word == "ARG" and "CUDA_IMAGE=" in args
+    ]
     assert bases and "nvidia/cuda:" in bases[0] and "cudnn" in bases[0] and "runtime" in bases[0]
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     # what `pip install .` installs: onnxruntime-gpu, and never torch

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,17 @@ WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
 def render(helm: str, *args: str, kube_version: str = "1.33.0") -> subprocess.CompletedProcess[str]:
     """`helm template vigil k8s/vigil ARGS` (namespace vigil)."""
     return subprocess.run(
-        [helm, "template", "vigil", str(CHART), "--namespace", "vigil", "--kube-version", kube_version, *args],
+        [
+            helm,
+            "template",
+            "vigil",
+            str(CHART),
+            "--namespace",
+            "vigil",
+            "--kube-version",
+            kube_version,
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -55,7 +66,8 @@ def one(docs: list[dict[str, Any]], kind: str, name_suffix: str = "") -> dict[st
 def container(workload: dict[str, Any]) -> dict[str, Any]:
     containers = workload["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
-    return containers[0]
+    first: dict[str, Any] = containers[0]
+    return first
 
 
 def rendered_config(docs: list[dict[str, Any]], workload: dict[str, Any]) -> VigilConfig:
@@ -71,17 +83,16 @@ def rendered_config(docs: list[dict[str, Any]], workload: dict[str, Any]) -> Vig
         elif "fieldRef" in var["valueFrom"]:
             env[var["name"]] = "0"  # the pod index label
     env.pop("VIGIL_CONFIG")
-    tmp = Path(__file__).parent / ".rendered-config.yaml"
-    try:
-        tmp.write_text(text)
-        return load_config(tmp, environ=env)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "vigil.yaml"
+        path.write_text(text)
+        return load_config(path, environ=env)
 
 
 @pytest.fixture(scope="module", params=PROFILES, ids=lambda p: p.stem)
 def profile(request: pytest.FixtureRequest) -> Path:
-    return request.param
+    path: Path = request.param
+    return path
 
 
 def test_ci_profiles_exist() -> None:
@@ -106,10 +117,21 @@ def test_manifests_validate_against_kubernetes_schemas(helm: str, profile: Path,
             kubernetes_validate.validate(doc, kube_version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}")
-    assert kinds - CRD_KINDS - {
-        "ConfigMap", "Secret", "ServiceAccount", "Service", "StatefulSet", "Deployment",
-        "HorizontalPodAutoscaler", "NetworkPolicy",
-    } == set()
+    assert (
+        kinds
+        - CRD_KINDS
+        - {
+            "ConfigMap",
+            "Secret",
+            "ServiceAccount",
+            "Service",
+            "StatefulSet",
+            "Deployment",
+            "HorizontalPodAutoscaler",
+            "NetworkPolicy",
+        }
+        == set()
+    )
 
 
 def test_security_resources_and_probes(helm: str, profile: Path) -> None:
@@ -193,7 +215,9 @@ def test_fusion_scaling(helm: str, profile: Path) -> None:
         so = one(docs, "ScaledObject")
         assert so["apiVersion"] == "keda.sh/v1alpha1"
         assert so["spec"]["scaleTargetRef"] == {
-            "apiVersion": "apps/v1", "kind": "Deployment", "name": fusion["metadata"]["name"],
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": fusion["metadata"]["name"],
         }
         assert 1 <= so["spec"]["minReplicaCount"] <= so["spec"]["maxReplicaCount"] <= partitions
         (trigger,) = so["spec"]["triggers"]
@@ -238,7 +262,9 @@ def test_monitoring_resources(helm: str, profile: Path) -> None:
         for key, value in metrics["serviceMonitor"].get("labels", {}).items():
             assert sm["metadata"]["labels"][key] == value  # kube-prometheus-stack's release label
         selector = sm["spec"]["selector"]["matchLabels"]
-        services = [s for s in by_kind(docs, "Service") if selector.items() <= s["metadata"]["labels"].items()]
+        services = [
+            s for s in by_kind(docs, "Service") if selector.items() <= s["metadata"]["labels"].items()
+        ]
         assert {s["metadata"]["name"].rsplit("-", 1)[1] for s in services} == {"ingest", "fusion", "alert"}
         for s in services:
             assert any(p["name"] == sm["spec"]["endpoints"][0]["port"] for p in s["spec"]["ports"])
@@ -255,7 +281,9 @@ def test_monitoring_resources(helm: str, profile: Path) -> None:
         assert not by_kind(docs, "PrometheusRule")
     dashboards = [d for d in by_kind(docs, "ConfigMap") if "grafana_dashboard" in d["metadata"]["labels"]]
     if metrics.get("grafanaDashboards", {}).get("enabled"):
-        shipped = {p.name: json.loads(p.read_text()) for p in (ROOT / "deploy/grafana/dashboards").glob("*.json")}
+        shipped = {
+            p.name: json.loads(p.read_text()) for p in (ROOT / "deploy/grafana/dashboards").glob("*.json")
+        }
         got = {k: json.loads(v) for d in dashboards for k, v in d["data"].items()}
         assert got == shipped
     else:
@@ -282,8 +310,14 @@ def test_network_policies(helm: str, profile: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["--set", "fusion.keda.enabled=true", "--set", "fusion.keda.maxReplicas=7"], "exceeds kafka.partitions"),
-        (["--set", "fusion.autoscaling.enabled=true", "--set", "fusion.autoscaling.maxReplicas=9"], "exceeds kafka.partitions"),
+        (
+            ["--set", "fusion.keda.enabled=true", "--set", "fusion.keda.maxReplicas=7"],
+            "exceeds kafka.partitions",
+        ),
+        (
+            ["--set", "fusion.autoscaling.enabled=true", "--set", "fusion.autoscaling.maxReplicas=9"],
+            "exceeds kafka.partitions",
+        ),
         (["--set", "fusion.replicas=12", "--set", "kafka.partitions=6"], "exceeds kafka.partitions"),
         (["--set", "cameras.gate-3.audio=false"], "set cameras.gate-3.url"),
         (["--set-string", "cameras.bad id.url=rtsp://x"], "camera id"),
@@ -297,7 +331,13 @@ def test_invalid_values_fail_rendering(helm: str, overrides: list[str], message:
 
 def test_more_partitions_allow_more_fusion_replicas(helm: str) -> None:
     docs = manifests(
-        helm, "--set", "fusion.keda.enabled=true", "--set", "fusion.keda.maxReplicas=12", "--set", "kafka.partitions=12"
+        helm,
+        "--set",
+        "fusion.keda.enabled=true",
+        "--set",
+        "fusion.keda.maxReplicas=12",
+        "--set",
+        "kafka.partitions=12",
     )
     assert one(docs, "ScaledObject")["spec"]["maxReplicaCount"] == 12
 
