@@ -32,7 +32,9 @@ def session_options(config: IngestConfig) -> SessionOptions:
     """Session options from the ingest configuration."""
     return SessionOptions(
         open_timeout_s=config.open_timeout_s,
-        read_timeout_s=config.stall_timeout_s,
+        # FFmpeg's own timeout only frees an abandoned worker thread; the watchdog (stall_timeout_s)
+        # is what detects the stall, so it must fire first.
+        read_timeout_s=2 * config.stall_timeout_s,
         decode_threads=config.decode_threads,
         skip_loop_filter=config.skip_loop_filter,
         jpeg_quality=config.jpeg_quality,
