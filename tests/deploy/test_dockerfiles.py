@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -101,3 +102,13 @@ def test_healthcheck_script_probes_healthz(tmp_path) -> None:
         server.stop()
     gone = subprocess.run([sys.executable, str(script)], env=env, timeout=30)
     assert gone.returncode == 1
+
+
+@pytest.mark.parametrize("name", SERVICE_IMAGES)
+def test_default_model_is_baked_where_the_code_looks(name: str) -> None:
+    import models
+    from models.runtime import DEFAULT_MODEL_PATH
+
+    assert DEFAULT_MODEL_PATH.parent == Path(models.__file__).resolve().parent / "default"
+    runs = " ".join(args for word, args in instructions(name) if word == "RUN")
+    assert "cp -r /src/models/default/." in runs and '"${PKG}/default/"' in runs
