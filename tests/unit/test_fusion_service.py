@@ -17,7 +17,14 @@ from streaming.bus import TopicPartition
 from streaming.config import VigilConfig
 from streaming.memory_bus import MemoryBus
 from streaming.runtime import topic_specs
-from tests.fusion_stub_model import NS, build_stub_model, expected_anomaly, media_records, stub_contract
+from tests.fusion_stub_model import (
+    NS,
+    Media,
+    build_stub_model,
+    expected_anomaly,
+    media_records,
+    stub_contract,
+)
 
 CONTRACT = stub_contract()
 T0 = 1_700_000_000 * NS + 100_000_000  # not on the grid
@@ -47,7 +54,7 @@ def bus() -> Iterator[MemoryBus]:
     yield b
 
 
-def publish(bus: MemoryBus, config: VigilConfig, records: list) -> None:
+def publish(bus: MemoryBus, config: VigilConfig, records: list[Media]) -> None:
     producer = bus.producer()
     for m in records:
         topic = config.topics.video if m.kind == "video" else config.topics.audio
@@ -100,7 +107,9 @@ def test_exact_windows_scores_and_dead_letter(bus: MemoryBus, model_path: Path) 
             assert len({s.window_id for s in mine}) == len(mine)  # one score per window
         # thumbnails above the threshold (the stub's anomaly is ~0.25-0.5 > 0.3 for later windows)
         assert any(s.thumbnail_jpeg.startswith(b"\xff\xd8") for s in got)
-        dead = [contracts.decode_as(r.value, contracts.DeadLetter) for r in bus.records("vigil.deadletter.v1")]
+        dead = [
+            contracts.decode_as(r.value, contracts.DeadLetter) for r in bus.records("vigil.deadletter.v1")
+        ]
         assert len(dead) == 1 and dead[0].service == "fusion" and dead[0].payload == b"not a vigil record"
         # offsets: everything consumed and acknowledged is committed (nothing open any more)
         wait_for(lambda: service.tracker.inflight() == 0)
@@ -139,5 +148,5 @@ def test_audio_stops_video_only_flagged(bus: MemoryBus, model_path: Path) -> Non
 
 def test_model_without_contract_is_refused(tmp_path: Path, bus: MemoryBus) -> None:
     bare = build_stub_model(tmp_path / "bare.onnx", CONTRACT, with_contract=False)
-    with pytest.raises(ModelContractError, match="no 'vigil.contract'"):
+    with pytest.raises(ModelContractError, match=r"no 'vigil\.contract'"):
         FusionService(make_config(model_path=str(bare)), bus, CollectorRegistry())
