@@ -221,6 +221,21 @@ def _draw_incident_video(img: FloatArray, spec: ClipSpec, inc: _Incident, index:
     img += 255.0 * math.exp(-dt / FLASH_DECAY_S)  # the flash, brightest on the onset frame
 
 
+_TRIANGULAR_STD = math.sqrt(2 * (16**2 - 1) / 12)  # std of the sum of two uniform 0..15 nibbles
+
+
+def _sensor_noise(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> FloatArray:
+    """Zero-mean, roughly Gaussian (triangular) per-pixel noise, new in every frame.
+
+    Built from random bytes (two 4-bit uniforms per byte): about 10x faster than
+    ``standard_normal`` at 720p, which matters for 60 s benchmark clips.
+    """
+    u = np.frombuffer(rng.bytes(math.prod(shape)), dtype=np.uint8).reshape(shape)
+    tri = (u & 15).astype(np.float32) + (u >> 4) - np.float32(15.0)
+    out: FloatArray = tri * np.float32(std / _TRIANGULAR_STD)
+    return out
+
+
 def render_clip(spec: ClipSpec) -> Iterator[ClipFrame]:
     """Yield the clip's frames in order; see the module docstring for timing rules."""
     if spec.style == "scene":
@@ -239,7 +254,7 @@ def render_clip(spec: ClipSpec) -> Iterator[ClipFrame]:
         for inc in incidents:
             _draw_incident_video(img, spec, inc, index)
         if spec.noise > 0:
-            img += spec.noise * rng.standard_normal(img.shape, dtype=np.float32)
+            img += _sensor_noise(rng, img.shape, spec.noise)
         video = np.clip(img, 0, 255).astype(np.uint8)
 
         start, end = frame_first_sample(spec, index), frame_first_sample(spec, index + 1)
