@@ -70,7 +70,8 @@ stop_pid() {  # stop_pid NAME MARKER: TERM, wait up to 30 s, then KILL
 spawn() {  # spawn NAME LOGFILE CMD...: start CMD in its own session, detached, and record its pid
     local name="$1" logfile="$2"
     shift 2
-    setsid nohup "$@" >>"$logfile" 2>&1 </dev/null &
+    # 9>&-: the child must not inherit (and so keep holding) this script's lock.
+    setsid nohup "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
     echo $! >"$PIDS/$name.pid"
 }
 
@@ -131,7 +132,7 @@ redis_up() {
         mkdir -p "$STACK/redis"
         log "starting redis"
         redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --dir "$STACK/redis" \
-            --appendonly yes --pidfile "$PIDS/redis.pid" --logfile "$LOGS/redis.log" >/dev/null ||
+            --appendonly yes --pidfile "$PIDS/redis.pid" --logfile "$LOGS/redis.log" >/dev/null 9>&- ||
             die "redis-server did not start" "$LOGS/redis.log"
     fi
     local i
@@ -225,6 +226,15 @@ logs() {
 
 main() {
     mkdir -p "$LOGS" "$PIDS" "$KAFKA_DIR"
+    # One stack.sh at a time per stack dir: two test sessions starting the stack at once would
+    # otherwise both try to start each service.
+    case "${1:-}" in
+        status | logs) ;;
+        *)
+            exec 9>"$STACK/.lock"
+            flock -w 600 9 || die "another scripts/stack.sh still holds $STACK/.lock after 10 min"
+            ;;
+    esac
     case "${1:-}" in
         up)
             [[ -x "$PY" ]] || die "$PY not found: run 'make install' first"
