@@ -153,35 +153,31 @@ def pipeline(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Ite
         )
     )
     logs = {name: tmp / f"{name}.log" for name in (*SERVICES, "prometheus")}
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     try:
         with logs["prometheus"].open("wb") as log:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        prometheus_binary(),
-                        f"--config.file={tmp / 'prometheus.yml'}",
-                        f"--storage.tsdb.path={tmp / 'tsdb'}",
-                        f"--web.listen-address=127.0.0.1:{prom_port}",
-                        "--storage.tsdb.retention.time=1h",
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
+            procs["prometheus"] = subprocess.Popen(
+                [
+                    prometheus_binary(),
+                    f"--config.file={tmp / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                    "--storage.tsdb.retention.time=1h",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         for name in SERVICES:
             with logs[name].open("wb") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "services.cli", name, "--config", str(config_path)],
-                        cwd=ROOT,
-                        env={**env, "VIGIL_HTTP__PORT": str(ports[name])},
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL,
-                    )
+                procs[name] = subprocess.Popen(
+                    [sys.executable, "-m", "services.cli", name, "--config", str(config_path)],
+                    cwd=ROOT,
+                    env={**env, "VIGIL_HTTP__PORT": str(ports[name])},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
                 )
         live = Pipeline(f"http://127.0.0.1:{prom_port}", time.time(), logs)
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -195,7 +191,7 @@ def pipeline(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "capture-to-alert": "sum(vigil_alert_capture_to_alert_seconds_count)",
         }
         while True:
-            exited = [p.args[3] if len(p.args) > 3 else p.args[0] for p in procs if p.poll() is not None]
+            exited = [name for name, proc in procs.items() if proc.poll() is not None]
             if exited:
                 pytest.fail(f"processes exited early: {exited}\n{live.log_tails()}")
             try:
@@ -210,7 +206,7 @@ def pipeline(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Ite
         time.sleep(8)  # a few more scrapes after the first alert
         yield live
     finally:
-        for proc in reversed(procs):
+        for proc in reversed(list(procs.values())):
             _stop(proc)
 
 
