@@ -19,6 +19,7 @@ from typing import Any
 import av
 import av.error
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from services.ingest.analysis import AnalysisSpec
 from services.ingest.metrics import IngestMetrics
@@ -28,9 +29,11 @@ from streaming.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
-# Scaler for the one-step convert + resize of sampled frames (bench/bench_ingest.py measures
-# the alternatives; AREA averages the source pixels, which a heavy 720p -> 112 downscale needs
-# to avoid aliasing, at a cost close to BILINEAR's at 4 fps).
+# Scaler for the one-step convert + resize of sampled frames. AREA averages the source pixels,
+# which a heavy 720p -> 112 downscale needs against aliasing. Measured (bench/bench_ingest.py):
+# with one VideoReformatter kept per session, 720p -> 112x112 rgb24 costs ~0.6 ms (AREA),
+# ~0.3 ms (FAST_BILINEAR), ~0.9 ms (BILINEAR); frame.to_ndarray(width=, height=) builds a new
+# swscale context on every call and costs ~3.9 ms with AREA, 6x more.
 DEFAULT_INTERPOLATION = "AREA"
 MAX_CONSECUTIVE_DECODE_ERRORS = 100
 
@@ -143,6 +146,12 @@ class CameraSession:
         self._video_seq = 0
         self._audio_seq = 0
         self._up = False
+        self._reformatter = VideoReformatter()  # keeps its swscale context across frames
+        self._passthrough: bool | None = None  # audio already mono float at the model rate
+        # labelled children looked up once, not per frame
+        self._decoded_video = metrics.frames_decoded.labels(camera_id, "video")
+        self._decoded_audio = self._decoded_video  # replaced once an audio track is found
+        self._decode_errors = metrics.decode_errors.labels(camera_id)
 
     # -- public ----------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -195,6 +204,8 @@ class CameraSession:
             ctx.skip_frame = "NONREF"
         audio = container.streams.audio[0] if self._want_audio and container.streams.audio else None
         self.has_audio = audio is not None
+        if audio is not None:
+            self._decoded_audio = self._metrics.frames_decoded.labels(self.camera_id, "audio")
         self._metrics.camera_has_audio.labels(self.camera_id).set(1 if self.has_audio else 0)
 
         sampler = FrameSampler(self.spec.fps)
@@ -211,7 +222,7 @@ class CameraSession:
             try:
                 frames = packet.decode()
             except av.error.FFmpegError:
-                self._metrics.decode_errors.labels(self.camera_id).inc()
+                self._decode_errors.inc()
                 errors_in_a_row += 1
                 if errors_in_a_row >= MAX_CONSECUTIVE_DECODE_ERRORS:
                     raise SessionError(
@@ -220,9 +231,9 @@ class CameraSession:
                 continue
             errors_in_a_row = 0
             for frame in frames:
-                if frame.pts is None or frame.time_base is None:
+                media_s = frame.time  # pts * time_base as a float, computed in C
+                if media_s is None:
                     continue
-                media_s = float(frame.pts * frame.time_base)
                 offset = clock.offset_s(media_s)
                 if pace:
                     if pace_origin is None:
@@ -249,17 +260,18 @@ class CameraSession:
                 self._on_up(self)
 
     def _on_video(self, frame: Any, media_s: float, sampler: FrameSampler, clock: SessionClock) -> None:
-        self._metrics.frames_decoded.labels(self.camera_id, "video").inc()
+        self._decoded_video.inc()
         if getattr(frame, "is_corrupt", False):
-            self._metrics.decode_errors.labels(self.camera_id).inc()
+            self._decode_errors.inc()
         if not sampler.keep(media_s):
             return
-        rgb = frame.to_ndarray(
-            format="rgb24",
+        rgb: np.ndarray[Any, np.dtype[np.uint8]] = self._reformatter.reformat(
+            frame,
             width=self.spec.width,
             height=self.spec.height,
+            format="rgb24",
             interpolation=self.options.interpolation,
-        )
+        ).to_ndarray()  # type: ignore[assignment]  # rgb24 is always uint8
         record = VideoFrame.from_rgb(
             rgb,
             camera_id=self.camera_id,
@@ -281,7 +293,17 @@ class CameraSession:
         chunker: AudioChunker,
         clock: SessionClock,
     ) -> None:
-        self._metrics.frames_decoded.labels(self.camera_id, "audio").inc()
+        self._decoded_audio.inc()
+        if self._passthrough is None:  # decided on the first audio frame of the session
+            self._passthrough = (
+                frame.sample_rate == self.spec.sample_rate
+                and frame.layout.nb_channels == 1
+                and frame.format.name in ("flt", "fltp")
+            )
+        if self._passthrough and frame.sample_rate == self.spec.sample_rate and frame.layout.nb_channels == 1:
+            # already mono float at the model rate (typical AAC at 16 kHz): nothing to resample
+            self._emit_audio(chunker.push(_mono(frame), media_s), clock)
+            return
         first = True
         for out in resampler.resample(frame):
             self._emit_audio(chunker.push(_mono(out), media_s if first else None), clock)

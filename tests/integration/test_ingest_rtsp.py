@@ -238,7 +238,7 @@ def test_camera_reconnects_after_rtsp_server_restart(stack: LocalStack) -> None:
     records = read_topics(
         bus,
         [config.topics.video],
-        lambda rs: second_session.session_id in {decode(r.value).session_id for r in rs},  # type: ignore[union-attr]
+        lambda rs: second_session.session_id in {decode(r.value).session_id for r in rs},
     )
     sessions = [decode(r.value).session_id for r in records]
     assert first_session.session_id in sessions and second_session.session_id in sessions
