@@ -180,6 +180,18 @@ def test_rendered_config_is_valid_and_secret_free(helm: str, profile: Path) -> N
                 assert camera.url is None and camera.url_file == Path(f"/etc/vigil/cameras/{camera_id}")
 
 
+def test_model_file_is_mounted_where_the_config_points(helm: str, profile: Path) -> None:
+    """Fusion loads the model, ingest reads its contract: both must see the configured file."""
+    docs = manifests(helm, "-f", str(profile))
+    for w in docs:
+        if w["kind"] not in WORKLOAD_KINDS or w["metadata"]["name"].endswith("-alert"):
+            continue
+        model = rendered_config(docs, w).fusion.model_path
+        if model is not None:
+            mounts = [Path(m["mountPath"]) for m in container(w)["volumeMounts"]]
+            assert any(m in model.parents for m in mounts), f"{w['metadata']['name']} cannot read {model}"
+
+
 def test_cameras_secret_and_sharding(helm: str, profile: Path) -> None:
     docs = manifests(helm, "-f", str(profile))
     v = values(profile)
