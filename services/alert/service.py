@@ -13,7 +13,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -42,8 +41,9 @@ def default_model_versions(config: VigilConfig) -> set[str] | None:
         return set(config.alert.accepted_model_versions)
     path = config.fusion.model_path
     if path is None:
-        candidates = sorted((Path(__file__).resolve().parents[2] / "models" / "default").glob("*.onnx"))
-        path = candidates[0] if candidates else None
+        from models.runtime import DEFAULT_MODEL_PATH
+
+        path = DEFAULT_MODEL_PATH if DEFAULT_MODEL_PATH.exists() else None
     if path is None:
         return None
     try:

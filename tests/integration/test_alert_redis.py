@@ -23,7 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_alert(i: int, camera: str = "cam-1", blob: bytes = b"") -> Alert:
-    event = {"id": f"inc-{i:024x}.0.raised", "type": "vigil.alert.raised.v1", "data": {"camera": camera, "n": i}}
+    event = {
+        "id": f"inc-{i:024x}.0.raised",
+        "type": "vigil.alert.raised.v1",
+        "data": {"camera": camera, "n": i},
+    }
     blobs = {f"vigil:evidence:test:{uuid.uuid4().hex}": blob} if blob else {}
     return Alert(event["id"], camera, "raised", event, 0.5, blobs)  # type: ignore[arg-type]
 
@@ -32,8 +36,13 @@ def make_alert(i: int, camera: str = "cam-1", blob: bytes = b"") -> Alert:
 def rconfig(stack) -> Iterator[RedisConfig]:
     name = f"vigil:test:{uuid.uuid4().hex[:8]}"
     cfg = RedisConfig(
-        url=stack.redis_url, stream=name, channel=f"{name}:live", dedup_ttl_s=600,
-        retry_backoff_initial_s=0.05, retry_backoff_max_s=0.5, socket_timeout_s=2.0,
+        url=stack.redis_url,
+        stream=name,
+        channel=f"{name}:live",
+        dedup_ttl_s=600,
+        retry_backoff_initial_s=0.05,
+        retry_backoff_max_s=0.5,
+        socket_timeout_s=2.0,
     )  # type: ignore[arg-type]
     yield cfg
     r = redis.Redis.from_url(stack.redis_url)
@@ -63,7 +72,7 @@ def test_delivery_is_idempotent_and_publishes_live(rconfig: RedisConfig) -> None
     subscriber.join()
     assert stream_ids(rconfig) == [alert.id]
     assert [e["id"] for e in received] == [alert.id]
-    (key, blob), = alert.blobs.items()
+    ((key, blob),) = alert.blobs.items()
     r = redis.Redis.from_url(rconfig.url.get_secret_value())
     assert r.get(key) == blob and 0 < r.ttl(key) <= rconfig.evidence_ttl_s
     assert 0 < r.ttl("vigil:alert:seen:" + alert.id) <= rconfig.dedup_ttl_s
@@ -122,7 +131,10 @@ def test_crashed_subscriber_pending_alerts_are_claimed(rconfig: RedisConfig) -> 
         store.deliver(alert)
     proc = subprocess.Popen(
         [sys.executable, "-c", CRASHING_SUBSCRIBER, rconfig.url.get_secret_value(), rconfig.stream],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.stdout is not None
     lines = []
@@ -151,11 +163,32 @@ def test_tail_cli_prints_json_and_filters_camera(rconfig: RedisConfig) -> None:
     store = RedisAlertStore(rconfig)
     for i in range(4):
         store.deliver(make_alert(300 + i, camera=f"cam-{i % 2}"))
-    env = {**os.environ, "VIGIL_REDIS__URL": rconfig.url.get_secret_value(), "VIGIL_REDIS__STREAM": rconfig.stream}
+    env = {
+        **os.environ,
+        "VIGIL_REDIS__URL": rconfig.url.get_secret_value(),
+        "VIGIL_REDIS__STREAM": rconfig.stream,
+    }
     out = subprocess.run(
-        [sys.executable, "-m", "services.cli", "alerts", "tail", "--json", "--camera", "cam-1",
-         "--group", "tailers", "--consumer", "t1"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "alerts",
+            "tail",
+            "--json",
+            "--camera",
+            "cam-1",
+            "--group",
+            "tailers",
+            "--consumer",
+            "t1",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout.splitlines()
     assert len(out) == 2 and all('"camera":"cam-1"' in line for line in out)
     assert AlertsClient.from_config(rconfig).pending_count("tailers") == 0
