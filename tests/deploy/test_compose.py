@@ -109,3 +109,15 @@ def test_mounted_files_exist() -> None:
 def _volume(spec: str) -> tuple[str, Path]:
     source, target = spec.split(":")[:2]
     return target, ROOT / source
+
+
+def test_gpu_override_targets_fusion() -> None:
+    override = yaml.safe_load((ROOT / "deploy/compose/gpu.yml").read_text())
+    assert set(override["services"]) == {"fusion"}
+    fusion = override["services"]["fusion"]
+    (device,) = fusion["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    env = {**SERVICES["fusion"]["environment"], **fusion["environment"]}
+    load_config(
+        ROOT / "deploy/compose/vigil.yaml", environ={k: str(v) for k, v in env.items() if k != "VIGIL_CONFIG"}
+    )
