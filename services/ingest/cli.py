@@ -19,6 +19,7 @@ from types import FrameType
 from prometheus_client import CollectorRegistry
 
 from services.ingest.service import IngestService
+from streaming.bus import BusError
 from streaming.config import ConfigError, load_config
 from streaming.observability import HealthServer, setup_logging
 from streaming.runtime import make_bus
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig()
         log.error("%s", exc)
         return 2
+    except BusError as exc:  # Kafka unreachable for the whole connect timeout
+        log.error("ingest: cannot reach the bus: %s", exc)
+        return 1
     if not service.camera_ids:
         log.error("no camera to ingest (check cameras, --camera and the shard settings)")
         return 2
@@ -77,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("ingest: signal %d, stopping", signum)
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     service.start()
     try:
         while not stop.wait(0.5):
@@ -89,4 +92,6 @@ def run(args: argparse.Namespace) -> int:
         service.stop()
         health.stop()
         bus.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
