@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import DASHBOARDS, ROOT, expand_grafana_vars
+from tests.deploy.conftest import DASHBOARDS, ROOT, RULES, expand_grafana_vars
 from tests.deploy.test_dashboards import load, queries
 from tests.fusion_stub_model import build_stub_model
 from tests.integration.conftest import LocalStack, stack  # noqa: F401  (the stack fixture)
@@ -84,6 +84,14 @@ class Pipeline:
         return "\n".join(
             f"--- {name} ---\n" + path.read_text(errors="replace")[-3000:] for name, path in self.logs.items()
         )
+
+
+def _scalar_or_nan(live: Pipeline, expr: str) -> float:
+    """An instant query's value; NaN while Prometheus is not answering yet."""
+    try:
+        return live.scalar(expr)
+    except OSError:
+        return math.nan
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -145,6 +153,7 @@ def pipeline(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yaml.safe_dump(
             {
                 "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(RULES / "vigil-alerts.yaml")],
                 "scrape_configs": [
                     {"job_name": f"vigil-{name}", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
                     for name, port in ports.items()
@@ -169,7 +178,10 @@ def pipeline(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        for name in SERVICES:
+        live = Pipeline(f"http://127.0.0.1:{prom_port}", time.time(), logs)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+
+        def start(name: str) -> None:
             with logs[name].open("wb") as log:
                 procs[name] = subprocess.Popen(
                     [sys.executable, "-m", "services.cli", name, "--config", str(config_path)],
@@ -179,8 +191,16 @@ def pipeline(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Ite
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                 )
-        live = Pipeline(f"http://127.0.0.1:{prom_port}", time.time(), logs)
-        deadline = time.monotonic() + READY_TIMEOUT_S
+
+        # Downstream first, and ingest only once Prometheus has scraped fusion and alert: their
+        # counters and histograms then start from a scraped zero, so rate() sees every event.
+        start("fusion")
+        start("alert")
+        while _scalar_or_nan(live, 'sum(up{job=~"vigil-(fusion|alert)"})') != 2:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs.values()):
+                pytest.fail(f"fusion/alert not scraped\n{live.log_tails()}")
+            time.sleep(0.5)
+        start("ingest")
         # Wait for the whole chain: frames decoded, windows scored, an alert delivered, and every
         # target scraped long enough for rate() over a minute.
         checks = {
@@ -188,17 +208,14 @@ def pipeline(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "frames": "sum(vigil_ingest_frames_decoded_total)",
             "windows": "sum(vigil_fusion_windows_scored_total)",
             "alerts": "sum(vigil_alerts_total)",
-            "capture-to-alert": "sum(vigil_alert_capture_to_alert_seconds_count)",
+            "capture-to-alert": "sum(rate(vigil_alert_capture_to_alert_seconds_count[1m]))",
         }
         while True:
             exited = [name for name, proc in procs.items() if proc.poll() is not None]
             if exited:
                 pytest.fail(f"processes exited early: {exited}\n{live.log_tails()}")
-            try:
-                values = {name: live.scalar(expr) for name, expr in checks.items()}
-            except OSError:
-                values = {}
-            if values and values["targets up"] == len(SERVICES) and all(v > 0 for v in values.values()):
+            values = {name: _scalar_or_nan(live, expr) for name, expr in checks.items()}
+            if values["targets up"] == len(SERVICES) and all(v > 0 for v in values.values()):
                 break
             if time.monotonic() > deadline:
                 pytest.fail(f"pipeline not producing after {READY_TIMEOUT_S}s: {values}\n{live.log_tails()}")
@@ -236,3 +253,15 @@ def test_every_panel_query_returns_data(pipeline: Pipeline, path: Path) -> None:
 def test_camera_variable_lists_the_cameras(pipeline: Pipeline) -> None:
     body = pipeline.api("label/camera/values", **{"match[]": "vigil_camera_up"})
     assert set(body["data"]) == {"lobby", "garage"}
+
+
+def test_alerting_rules_evaluate_on_live_metrics(pipeline: Pipeline) -> None:
+    """The alerting rules load into a real Prometheus and evaluate without errors."""
+    groups = pipeline.api("rules")["data"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    source = yaml.safe_load((RULES / "vigil-alerts.yaml").read_text())
+    assert {r["name"] for r in rules} == {r["alert"] for g in source["groups"] for r in g["rules"]}
+    time.sleep(2)  # evaluation interval 1 s: every rule has been evaluated
+    rules = [rule for group in pipeline.api("rules")["data"]["groups"] for rule in group["rules"]]
+    bad = [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
+    assert not bad, bad
