@@ -138,7 +138,8 @@ class DemoPrinter:
             if alert.type != "raised"
             else describe(data["class"], data["contribution"], tuple(data["missing_modalities"]))
         )
-        line = f"[clip {clip_t:5.1f}s] {mark} {data['camera']}  {data['class']} {data['score']:.2f}  {text}"
+        shown = data["score"] if alert.type == "raised" else data["peak_score"]
+        line = f"[clip {clip_t:5.1f}s] {mark} {data['camera']}  {data['class']} {shown:.2f}  {text}"
         if alert.type == "raised" and self.incident_s is not None:
             delay = clip_t - self.incident_s
             self.delays.append(delay)

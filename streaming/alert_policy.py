@@ -3,15 +3,17 @@
 Pure logic, no I/O and no wall clock: decisions depend only on the scores seen, in the order
 seen, so the same scores replayed after a crash give the same incidents with the same ids.
 
-Per camera, one :class:`AlertPolicy`; per incident class, a track:
+Per camera, one :class:`AlertPolicy` with at most one open incident:
 
-- a window is *above* for class ``c`` when its anomaly score reaches ``anomaly_threshold`` and
-  ``c`` is its most likely non-normal class with a probability at or above ``c``'s threshold;
+- a window is *above* when its anomaly score reaches ``anomaly_threshold`` and its most likely
+  non-normal class ``c`` has a probability at or above ``c``'s threshold (its *score*);
 - an incident is **raised** when ``raise_k`` of the last ``raise_n`` windows (by window index)
-  are above; it is **updated** when its peak score grows by ``UPDATE_MIN_GAIN`` and at least
-  ``update_min_interval_s`` of event time passed since its last event; it is **resolved** after
-  ``resolve_m`` received windows below in a row;
-- after a resolve no new incident of that class starts for ``cooldown_s`` of event time;
+  are above, whatever their classes: a real model often names a bang "gunshot" in one window and
+  "glass_break" in the next. The incident's class is the one with the most probability summed
+  over those windows; it is **updated** when its peak score grows by ``UPDATE_MIN_GAIN`` and at
+  least ``update_min_interval_s`` of event time passed since its last event; it is **resolved**
+  after ``resolve_m`` received windows below in a row;
+- after a resolve no new incident starts on the camera for ``cooldown_s`` of event time;
 - a window seen twice (same ``window_id``: fusion re-scores in-flight windows after a crash) or
   far older than the newest is ignored.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Literal
 
 from streaming.config import AlertConfig, AlertPolicyConfig
@@ -88,11 +90,13 @@ class _Mark:
     above: bool
     position: int
     window: WindowScore
+    score: float  # top non-normal class probability
 
 
 @dataclass(slots=True)
 class _Incident:
     incident_id: str
+    class_name: str
     started_ns: int
     position: int  # position of its first above window
     step: int = 0
@@ -103,24 +107,17 @@ class _Incident:
     windows_above: int = 0
 
 
-@dataclass(slots=True)
-class _Track:
-    """State of one class on one camera."""
-
-    marks: dict[int, _Mark] = field(default_factory=dict)  # window seq -> mark
-    incident: _Incident | None = None
-    cooldown_until_ns: int = 0
-    cooldown_position: int | None = None  # keep replaying from here until the cooldown is over
-    cooldown_reported: bool = False
-
-
 class AlertPolicy:
     """The alert policy of one camera (see the module docstring for the rules)."""
 
     def __init__(self, camera_id: str, config: AlertPolicyConfig) -> None:
         self.camera_id = camera_id
         self.config = config
-        self._tracks: dict[str, _Track] = {}
+        self._marks: dict[int, _Mark] = {}  # window seq -> mark, the last few windows
+        self._incident: _Incident | None = None
+        self._cooldown_until_ns = 0
+        self._cooldown_position: int | None = None  # replay from here until the cooldown is over
+        self._cooldown_reported = False
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._latest_seq: int | None = None
         self._latest_end_ns = 0
@@ -152,91 +149,92 @@ class AlertPolicy:
         if self._latest_seq is None or score.seq > self._latest_seq:
             self._latest_seq = score.seq
         self._latest_end_ns = max(self._latest_end_ns, score.window_end_ns)
+        if self._latest_end_ns >= self._cooldown_until_ns:
+            self._cooldown_position = None
 
-        above_class = self.is_above(score)
-        if above_class is not None and above_class not in self._tracks:
-            self._tracks[above_class] = _Track()
+        above = self.is_above(score) is not None
+        existing = self._marks.get(score.seq)
+        if existing is None or (above and not existing.above):  # two sessions on one grid slot: above wins
+            self._marks[score.seq] = _Mark(above, position, score, top_class(score)[1])
+        for seq in [s for s in self._marks if s <= self._latest_seq - self._horizon]:
+            del self._marks[seq]
         events: list[IncidentEvent] = []
         suppressed: list[SuppressReason] = []
-        for name in sorted(self._tracks):
-            track = self._tracks[name]
-            mark = _Mark(name == above_class, position, score)
-            existing = track.marks.get(score.seq)
-            if existing is None or (mark.above and not existing.above):
-                track.marks[score.seq] = mark  # two sessions on one grid slot: above wins
-            self._step(name, track, score, mark.above, events, suppressed)
-        self._forget_quiet_tracks()
+        if self._incident is None:
+            self._maybe_raise(score, events, suppressed)
+        else:
+            self._follow(self._incident, score, above, events)
         return Decision(tuple(events), tuple(suppressed))
 
-    def _step(
-        self,
-        name: str,
-        track: _Track,
-        score: WindowScore,
-        above: bool,
-        events: list[IncidentEvent],
-        suppressed: list[SuppressReason],
+    def _maybe_raise(
+        self, score: WindowScore, events: list[IncidentEvent], suppressed: list[SuppressReason]
     ) -> None:
         cfg = self.config
         latest = self._latest_seq if self._latest_seq is not None else score.seq
-        for seq in [s for s in track.marks if s <= latest - self._horizon]:
-            del track.marks[seq]
-        incident = track.incident
-        if incident is None:
-            recent = sorted(s for s, m in track.marks.items() if m.above and s > latest - cfg.raise_n)
-            if len(recent) < cfg.raise_k:
-                track.cooldown_reported = False
-                return
-            if score.window_end_ns < track.cooldown_until_ns:
-                if not track.cooldown_reported:
-                    suppressed.append("cooldown")
-                    track.cooldown_reported = True
-                return
-            first = track.marks[recent[0]]
-            incident = _Incident(
-                incident_id=incident_id_for(
-                    self.camera_id, first.window.session_id, first.window.window_start_ns, name
-                ),
-                started_ns=first.window.window_start_ns,
-                position=min(track.marks[s].position for s in recent),
-                last_above_seq=recent[-1],
-                windows_above=len(recent),
-            )
-            incident.peak = max(track.marks[s].window.class_probs.get(name, 0.0) for s in recent)
-            incident.reported_peak = incident.peak
-            incident.last_event_end_ns = score.window_end_ns
-            track.incident = incident
-            track.cooldown_position = None
-            events.append(self._event("raised", name, incident, score))
+        recent = sorted(s for s, m in self._marks.items() if m.above and s > latest - cfg.raise_n)
+        if len(recent) < cfg.raise_k:
+            self._cooldown_reported = False
             return
+        if score.window_end_ns < self._cooldown_until_ns:
+            if not self._cooldown_reported:
+                suppressed.append("cooldown")
+                self._cooldown_reported = True
+            return
+        marks = [self._marks[s] for s in recent]
+        evidence: dict[str, float] = {}
+        for mark in marks:
+            for name, p in mark.window.class_probs.items():
+                if name != NORMAL_CLASS:
+                    evidence[name] = evidence.get(name, 0.0) + p
+        class_name = max(sorted(evidence), key=lambda n: evidence[n])
+        first = marks[0].window
+        incident = _Incident(
+            incident_id=incident_id_for(self.camera_id, first.session_id, first.window_start_ns, class_name),
+            class_name=class_name,
+            started_ns=first.window_start_ns,
+            position=min(m.position for m in marks),
+            last_above_seq=recent[-1],
+            windows_above=len(recent),
+            peak=max(m.score for m in marks),
+            last_event_end_ns=score.window_end_ns,
+        )
+        incident.reported_peak = incident.peak
+        self._incident = incident
+        self._cooldown_position = None
+        events.append(self._event("raised", incident, score))
+
+    def _follow(
+        self, incident: _Incident, score: WindowScore, above: bool, events: list[IncidentEvent]
+    ) -> None:
+        cfg = self.config
         if above:
             incident.windows_above += 1
             incident.last_above_seq = max(incident.last_above_seq, score.seq)
-            incident.peak = max(incident.peak, score.class_probs.get(name, 0.0))
+            incident.peak = max(incident.peak, top_class(score)[1])
             due = score.window_end_ns - incident.last_event_end_ns >= cfg.update_min_interval_s * _NS
             if due and incident.peak >= incident.reported_peak + UPDATE_MIN_GAIN:
                 incident.step += 1
                 incident.reported_peak = incident.peak
                 incident.last_event_end_ns = score.window_end_ns
-                events.append(self._event("updated", name, incident, score))
+                events.append(self._event("updated", incident, score))
             return
-        below_after = sum(1 for s, m in track.marks.items() if s > incident.last_above_seq and not m.above)
+        below_after = sum(1 for s, m in self._marks.items() if s > incident.last_above_seq and not m.above)
         if below_after >= cfg.resolve_m:
             incident.step += 1
-            events.append(self._event("resolved", name, incident, score))
-            track.incident = None
-            track.marks.clear()
-            track.cooldown_until_ns = score.window_end_ns + int(cfg.cooldown_s * _NS)
-            track.cooldown_position = incident.position
-            track.cooldown_reported = False
+            events.append(self._event("resolved", incident, score))
+            self._incident = None
+            self._marks.clear()
+            self._cooldown_until_ns = score.window_end_ns + int(cfg.cooldown_s * _NS)
+            self._cooldown_position = incident.position if cfg.cooldown_s > 0 else None
+            self._cooldown_reported = False
 
-    def _event(self, type_: EventType, name: str, incident: _Incident, score: WindowScore) -> IncidentEvent:
+    def _event(self, type_: EventType, incident: _Incident, score: WindowScore) -> IncidentEvent:
         return IncidentEvent(
             type=type_,
             event_id=event_id_for(incident.incident_id, type_, incident.step),
             incident_id=incident.incident_id,
             camera_id=self.camera_id,
-            class_name=name,
+            class_name=incident.class_name,
             step=incident.step,
             window=score,
             peak_score=incident.peak,
@@ -244,28 +242,18 @@ class AlertPolicy:
             windows_above=incident.windows_above,
         )
 
-    def _forget_quiet_tracks(self) -> None:
-        for name in list(self._tracks):
-            track = self._tracks[name]
-            cooling = self._latest_end_ns < track.cooldown_until_ns
-            if not cooling:
-                track.cooldown_position = None
-            if track.incident is None and not cooling and not any(m.above for m in track.marks.values()):
-                del self._tracks[name]
-
     def open_incidents(self) -> dict[str, str]:
-        """Class name -> incident id of the incidents open now."""
-        return {n: t.incident.incident_id for n, t in self._tracks.items() if t.incident is not None}
+        """Class name -> incident id of the incident open now (at most one)."""
+        incident = self._incident
+        return {} if incident is None else {incident.class_name: incident.incident_id}
 
     def needed_from(self) -> int | None:
         """The earliest position still shaping the state (None: nothing; commit freely)."""
-        positions: list[int] = []
-        for track in self._tracks.values():
-            if track.incident is not None:
-                positions.append(track.incident.position)
-            if track.cooldown_position is not None:
-                positions.append(track.cooldown_position)
-            positions.extend(m.position for m in track.marks.values() if m.above)
+        positions = [m.position for m in self._marks.values() if m.above]
+        if self._incident is not None:
+            positions.append(self._incident.position)
+        if self._cooldown_position is not None:
+            positions.append(self._cooldown_position)
         return min(positions) if positions else None
 
 

@@ -159,3 +159,21 @@ def test_camera_policies_use_per_camera_config() -> None:
 def test_policy_rejects_other_camera() -> None:
     with pytest.raises(ValueError, match="cam-1"):
         policy().observe(score(0, camera="cam-2"))
+
+
+def test_class_flicker_is_one_incident_of_the_strongest_class() -> None:
+    """A real model calls one bang "gunshot" in one window and "glass_break" in the next."""
+    windows = [score(0), score(1, 0.99, "gunshot"), score(2, 0.6, "glass_break"), score(3, 0.9, "gunshot")]
+    windows += [score(4 + i) for i in range(3)]
+    events = run(policy(), windows)
+    assert [e.type for e in events] == ["raised", "resolved"]
+    assert events[0].class_name == "gunshot"
+    assert events[0].peak_score == pytest.approx(0.99)
+
+
+def test_no_second_incident_while_one_is_open() -> None:
+    windows = (
+        burst([0.9, 0.9, 0.9]) + [score(3 + i, 0.9, "scream") for i in range(3)] + burst([0] * 3, start=6)
+    )
+    events = run(policy(), windows)
+    assert [(e.type, e.class_name) for e in events] == [("raised", "gunshot"), ("resolved", "gunshot")]
