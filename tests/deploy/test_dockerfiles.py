@@ -65,6 +65,29 @@ def test_no_torch_in_images(name: str) -> None:
             assert "torch" not in args and "[train" not in args and ".[" not in args, args
 
 
+def test_fusion_base_cuda_matches_onnxruntime_gpu() -> None:
+    """The pinned onnxruntime-gpu is built for one CUDA major; the base image must carry it, or the
+    CUDA provider silently falls back to the CPU. Checked against the build info of the installed
+    wheel when it is the pinned version."""
+    args = dict(
+        a.split("=", 1) for word, a in instructions("Dockerfile.fusion") if word == "ARG" and "=" in a
+    )
+    cuda_major = re.match(r"nvidia/cuda:(\d+)\.", args["CUDA_IMAGE"])
+    assert cuda_major, args["CUDA_IMAGE"]
+    import onnxruntime as ort
+    if ort.__version__ != args["ORT_VERSION"]:
+        pytest.fail(
+            f"Dockerfile.fusion pins onnxruntime-gpu {args['ORT_VERSION']}, the venv has {ort.__version__}: "
+            "align ORT_VERSION (and the CUDA base) with the version the project tests"
+        )
+    from onnxruntime.capi import build_and_package_info as info
+
+    assert info.package_name == "onnxruntime-gpu"
+    assert info.cuda_version.split(".")[0] == cuda_major.group(1), (
+        f"onnxruntime-gpu {ort.__version__} is built for CUDA {info.cuda_version}, the base is {args['CUDA_IMAGE']}"
+    )
+
+
 def test_fusion_image_has_cuda_and_onnxruntime_gpu() -> None:
     bases = [
         args for word, args in instructions("Dockerfile.fusion") if word == "ARG" and "CUDA_IMAGE=" in args
