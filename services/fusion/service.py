@@ -202,9 +202,13 @@ class FusionService:
         log.info("fusion: revoked %s (%d open sessions dropped)", _names(revoked), dropped)
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        """Replay seeks by time after the poll; live mode resumes from the committed offsets."""
-        if self.replay is not None:
-            self._pending_seek |= assigned
+        """Seek after the poll: replay by time, live mode to the committed offsets.
+
+        kafka-python keeps the fetch position of a partition revoked and assigned again in one
+        (eager) rebalance, but its open windows were dropped on revoke: without rewinding to the
+        committed offset their first records would never be read again.
+        """
+        self._pending_seek |= assigned
         log.info("fusion: assigned %s", _names(assigned))
 
     # -- consumer loop ----------------------------------------------------------------------------
@@ -235,7 +239,7 @@ class FusionService:
                 else:
                     self._assigned.clear()
                 if self._pending_seek:
-                    records = self._seek_replay(consumer, records)
+                    records = self._seek_assigned(consumer, records)
                 for record in records:
                     self._handle(record)
                 self._enqueue(self.assembler.tick(self._now()))
@@ -369,11 +373,23 @@ class FusionService:
         for tp, end in ends.items():
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - positions[tp]))
 
-    # -- replay -----------------------------------------------------------------------------------
-    def _seek_replay(self, consumer: Consumer, records: list[Record]) -> list[Record]:
-        assert self.replay is not None
+    def _seek_assigned(self, consumer: Consumer, records: list[Record]) -> list[Record]:
+        """Position newly assigned partitions; records this poll returned for them are read again."""
         tps, self._pending_seek = self._pending_seek, set()
         tps &= consumer.assignment()
+        if self.replay is not None:
+            self._seek_replay(consumer, tps)
+        else:
+            for tp in tps:
+                committed = consumer.committed(tp)
+                start = committed if committed is not None else consumer.offsets_for_time(tp, 0)
+                if start is not None:
+                    consumer.seek(tp, start)
+        return [r for r in records if r.tp not in tps]
+
+    # -- replay -----------------------------------------------------------------------------------
+    def _seek_replay(self, consumer: Consumer, tps: set[TopicPartition]) -> None:
+        assert self.replay is not None
         ends = consumer.end_offsets(tps)
         self._replay_end = {**(self._replay_end or {}), **ends}
         for tp in tps:
@@ -384,7 +400,6 @@ class FusionService:
         log.info(
             "fusion replay: from %d ms, ends %s", self.replay.from_ms, {str(k): v for k, v in ends.items()}
         )
-        return [r for r in records if r.tp not in tps]
 
     def _replay_finished(self, consumer: Consumer) -> bool:
         if self.replay is None or self._replay_end is None or self._pending_seek:

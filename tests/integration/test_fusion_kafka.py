@@ -348,6 +348,7 @@ def test_kill9_mid_stream_loses_nothing_duplicates_only_uncommitted(env: Env) ->
         recs = window_records(producer.landed, cam, int(start))
         assert any(offset >= committed[tp] for tp, offset in recs), wid
     assert len(duplicates) < len(seen) // 2
+    print(f"kill -9: {len(seen)} windows scored, {len(duplicates)} scored twice (in flight), committed {committed}")
 
 
 def test_worker_added_mid_stream_no_loss_no_unflagged_partial(env: Env) -> None:
@@ -367,7 +368,13 @@ def test_worker_added_mid_stream_no_loss_no_unflagged_partial(env: Env) -> None:
             got = {(s.camera_id, s.window_start_ns) for s in reader.poll() if not s.flags}
             return all((c, w) in got for c in cams for w in expected)
 
-        wait_for(all_scored, 120, "every expected window with two workers", [first, second])
+        try:
+            wait_for(all_scored, 120, "every expected window with two workers", [first, second])
+        except BaseException:
+            got = {(s.camera_id, s.window_start_ns): s for s in reader.scores}
+            missing = [(c, (w - t0) / NS) for c in cams for w in expected if (c, w) not in got or got[(c, w)].flags]
+            print("MISSING", missing, [(c, (w - t0) / NS, got[(c, w)].flags) for c in cams for w in expected if (c, w) in got and got[(c, w)].flags])
+            raise
         assert first.alive() and second.alive()
     finally:
         second.stop()
@@ -375,6 +382,7 @@ def test_worker_added_mid_stream_no_loss_no_unflagged_partial(env: Env) -> None:
         producer.close()
     scores = reader.poll()
     reader.close()
+    print(f"rebalance: {len(scores)} scores, {len({s.window_id for s in scores})} windows")
     for s in scores:
         if not s.flags:  # an unflagged window is always assembled from all of its records
             check_complete(s, t0)
