@@ -3,7 +3,8 @@
 Inputs follow the model contract (:mod:`models.contract`): ``frames`` uint8 [B,T,H,W,3]
 (normalised inside the graph), ``audio`` float32 [B,S], ``modality_mask`` float32 [B,2]
 (audio, video). Outputs: ``anomaly`` [B], ``class_probs`` [B,C] (multi-label sigmoid),
-``contribution`` [B,2] (gate shares of audio and video, summing to 1).
+``contribution`` [B,2] (audio and video shares of the anomaly score, summing to 1: a two-player
+Shapley attribution computed in the graph by re-running the fusion with each modality masked).
 
 Audio: log-mel computed by a 1-D convolution with fixed DFT weights and a mel matrix (exports
 to ONNX, unlike torch.stft), then a small 2-D CNN. Video: per frame, the picture and its
@@ -168,30 +169,59 @@ class FusionNet(nn.Module):
         out = self.forward_features(video, mel, modality_mask)
         return out[0], out[1], out[2]
 
-    def forward_features(self, video: Tensor, mel: Tensor, modality_mask: Tensor) -> tuple[Tensor, ...]:
-        """From pooled frames and log-mel: (anomaly, class_probs, contribution, logits, aux_a, aux_v)."""
+    def forward_features(self, video: Tensor, mel: Tensor, modality_mask: Tensor,
+                         explain: bool = True) -> tuple[Tensor, ...]:
+        """From pooled frames and log-mel: (anomaly, class_probs, contribution, logits, aux_a, aux_v).
+
+        ``explain`` re-runs the (cheap) fusion part with each modality masked to compute the
+        contribution; training passes False and gets the gate weights there instead.
+        """
         ma = modality_mask[:, 0:1]
         mv = modality_mask[:, 1:2]
         mel = mel * ma.unsqueeze(2) + math.log(LOG_EPS) * (1 - ma).unsqueeze(2)
         video = video * mv.reshape(-1, 1, 1, 1, 1)
-        a = self.audio(mel) + self.pos_a
-        v = self.video(video) + self.pos_v
-        ma3, mv3 = ma.unsqueeze(2), mv.unsqueeze(2)
-        a = a * ma3 + self.missing_a * (1 - ma3)
-        v = v * mv3 + self.missing_v * (1 - mv3)
+        a_raw = self.audio(mel) + self.pos_a
+        v_raw = self.video(video) + self.pos_v
+        a, v = self._present(a_raw, v_raw, modality_mask)
         a_pool_uni = torch.cat([a.mean(1), a.amax(1)], dim=1)
         v_pool_uni = torch.cat([v.mean(1), v.amax(1)], dim=1)
+        aux_a, aux_v = self.aux_a(a_pool_uni), self.aux_v(v_pool_uni)
+        if not explain:
+            logits, gate = self._fuse(a, v, modality_mask)
+            return torch.sigmoid(logits[:, 0]), torch.sigmoid(logits[:, 1:]), gate, logits, aux_a, aux_v
+        b = modality_mask.shape[0]
+        only_a = modality_mask * torch.tensor([[1.0, 0.0]], dtype=modality_mask.dtype)
+        only_v = modality_mask * torch.tensor([[0.0, 1.0]], dtype=modality_mask.dtype)
+        masks = torch.cat([modality_mask, only_a, only_v], dim=0)
+        a3, v3 = self._present(a_raw.repeat(3, 1, 1), v_raw.repeat(3, 1, 1), masks)
+        logits_all, _ = self._fuse(a3, v3, masks)
+        logits = logits_all[:b]
+        p_all = torch.sigmoid(logits_all[:, 0])
+        p_both, p_a, p_v = p_all[:b], p_all[b:2 * b], p_all[2 * b:]
+        # two-player Shapley value of the anomaly probability (baseline: no evidence = 0)
+        phi_a = torch.clamp(0.5 * (p_a + p_both - p_v), min=0.0).unsqueeze(1) * ma
+        phi_v = torch.clamp(0.5 * (p_v + p_both - p_a), min=0.0).unsqueeze(1) * mv
+        # a missing modality gets exactly 0; with neither present, both get 0.5
+        nothing = 1.0 - torch.clamp(ma + mv, max=1.0)
+        phi = torch.cat([phi_a, phi_v], dim=1) + 1e-3 * modality_mask + nothing
+        contribution = phi / phi.sum(dim=1, keepdim=True)
+        return torch.sigmoid(logits[:, 0]), torch.sigmoid(logits[:, 1:]), contribution, logits, aux_a, aux_v
+
+    def _present(self, a: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Replace the tokens of absent modalities by the learned 'missing' sequences."""
+        ma3, mv3 = mask[:, 0:1].unsqueeze(2), mask[:, 1:2].unsqueeze(2)
+        return a * ma3 + self.missing_a * (1 - ma3), v * mv3 + self.missing_v * (1 - mv3)
+
+    def _fuse(self, a: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Cross-attention both ways, presence-masked gate, heads: (logits [B,1+C], gate [B,2])."""
         a2 = self.a2v(a, v)
         v2 = self.v2a(v, a)
         av = self.pool_a(torch.cat([a2.mean(1), a2.amax(1)], dim=1))
         vv = self.pool_v(torch.cat([v2.mean(1), v2.amax(1)], dim=1))
-        gate_logits = self.gate(torch.cat([av, vv], dim=1)) + (modality_mask - 1.0) * 1e4
-        contribution = torch.softmax(gate_logits, dim=1)
-        fused = contribution[:, 0:1] * av + contribution[:, 1:2] * vv
-        logits = self.head(fused)
-        anomaly = torch.sigmoid(logits[:, 0])
-        class_probs = torch.sigmoid(logits[:, 1:])
-        return anomaly, class_probs, contribution, logits, self.aux_a(a_pool_uni), self.aux_v(v_pool_uni)
+        gate = torch.softmax(self.gate(torch.cat([av, vv], dim=1)) + (mask - 1.0) * 1e4, dim=1)
+        fused = gate[:, 0:1] * av + gate[:, 1:2] * vv
+        logits: Tensor = self.head(fused)
+        return logits, gate
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -118,7 +118,7 @@ def predict_features(model: FusionNet, feats: Features, mask: tuple[float, float
             idx = np.arange(i, min(i + batch, len(feats.scenarios)))
             v, mel, _ = _batch(feats, idx)
             m = torch.tensor([mask], dtype=torch.float32).repeat(len(idx), 1)
-            out = model.forward_features(v, mel, m)
+            out = model.forward_features(v, mel, m, explain=False)
             an.append(out[0].numpy())
             cp.append(out[1].numpy())
     return np.concatenate(an), np.concatenate(cp)
@@ -174,7 +174,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
             mask = np.ones((len(idx), 2), np.float32)
             mask[r < cfg.modality_dropout, 0] = 0.0
             mask[(r >= cfg.modality_dropout) & (r < 2 * cfg.modality_dropout), 1] = 0.0
-            out_t = model.forward_features(v, mel, torch.from_numpy(mask))
+            out_t = model.forward_features(v, mel, torch.from_numpy(mask), explain=False)
             loss = loss_fn(out_t, y, cfg.aux_weight)
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]

@@ -51,3 +51,18 @@ def test_visual_incidents_still_scored_without_audio(rep: dict) -> None:
     ma = rep["missing_audio"]
     assert ma["visual_incidents_ap"] >= 0.8, ma
     assert np.isfinite(ma["visual_incidents_roc_auc"])
+
+
+def test_contribution_follows_the_modality_that_carries_the_incident() -> None:
+    """A scream heard off camera is explained mostly by audio; a silent fight mostly by video."""
+    from models.synth import make_window
+
+    model = FusionModel(providers=["CPUExecutionProvider"])
+    shares = {}
+    for scenario in ("scream_offscreen", "fight_silent"):
+        wins = [make_window([HELDOUT_SEED + 1, i], scenario=scenario) for i in range(12)]
+        out = model.predict(np.stack([w[0] for w in wins]), np.stack([w[1] for w in wins]))
+        np.testing.assert_allclose(out.contribution.sum(axis=1), 1.0, atol=1e-5)
+        shares[scenario] = out.contribution.mean(axis=0)
+    assert shares["scream_offscreen"][0] > 0.6, shares
+    assert shares["fight_silent"][1] > 0.6, shares
