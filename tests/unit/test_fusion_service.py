@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,3 +151,23 @@ def test_model_without_contract_is_refused(tmp_path: Path, bus: MemoryBus) -> No
     bare = build_stub_model(tmp_path / "bare.onnx", CONTRACT, with_contract=False)
     with pytest.raises(ModelContractError, match=r"no 'vigil\.contract'"):
         FusionService(make_config(model_path=str(bare)), bus, CollectorRegistry())
+
+
+def test_replay_scores_into_a_separate_topic_and_stops(bus: MemoryBus, model_path: Path) -> None:
+    from services.fusion.service import ReplaySpec
+
+    config = make_config()
+    publish(bus, config, media_records("cam", "s1", T0, 6.0, CONTRACT))
+    model = FusionModel(model_path, providers=["CPUExecutionProvider"])
+    replay = ReplaySpec(from_ms=0, scores_topic="vigil.scores.candidate")
+    service = FusionService(config, bus, CollectorRegistry(), model=model, replay=replay)
+    runner = threading.Thread(target=service.run, daemon=True)
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive(), "replay did not stop at the end offsets seen at start"
+    replayed = scores(bus, "vigil.scores.candidate")
+    assert scores(bus) == []  # the live scores topic is untouched
+    full = [s.seq for s in replayed if not s.flags]
+    assert full == [T0 // NS + i for i in range(1, 4)]
+    assert all("flush" in s.flags for s in replayed if s.flags)
+    assert service.group_id.startswith("vigil-fusion-replay-")
