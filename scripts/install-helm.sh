@@ -13,8 +13,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN_DIR="${ROOT}/.stack/bin"
 HELM="${BIN_DIR}/helm"
 STAMP="${BIN_DIR}/.helm-version"
+K8S_MAJOR="${K8S_VERSION_MAJOR:-1}"
+K8S_MINOR="${K8S_VERSION_MINOR:-37}"
+WANT="${HELM_VERSION} k8s ${K8S_MAJOR}.${K8S_MINOR}"
 
-if [[ -x "${HELM}" && -f "${STAMP}" && "$(cat "${STAMP}")" == "${HELM_VERSION}" ]]; then
+if [[ -x "${HELM}" && -f "${STAMP}" && "$(cat "${STAMP}")" == "${WANT}" ]]; then
     echo "helm ${HELM_VERSION} already at ${HELM}"
     exit 0
 fi
@@ -33,8 +36,6 @@ echo "building helm ${HELM_VERSION} with $(go version) (a few minutes the first 
 # Helm's own Makefile stamps its version and the Kubernetes version it assumes without a cluster
 # (`helm template`, `helm lint`); a plain `go install` would leave v1.20. K8S_VERSION follows the
 # k8s.io modules helm 3.22 is built with.
-K8S_MAJOR="${K8S_VERSION_MAJOR:-1}"
-K8S_MINOR="${K8S_VERSION_MINOR:-37}"
 LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
 for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
     LDFLAGS+=" -X ${pkg}.k8sVersionMajor=${K8S_MAJOR} -X ${pkg}.k8sVersionMinor=${K8S_MINOR}"
@@ -42,5 +43,5 @@ done
 # -trimpath and no VCS stamping: reproducible and independent of the working tree's git state.
 GOBIN="${BIN_DIR}" GOFLAGS="${GOFLAGS:-} -buildvcs=false -trimpath" \
     go install -ldflags "${LDFLAGS}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
-echo "${HELM_VERSION}" >"${STAMP}"
+echo "${WANT}" >"${STAMP}"
 "${HELM}" version --short
