@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def parameters(path: Path) -> dict[str, int]:
         else:
             learned += n
     return {"learned": learned, "fixed_front_end": fixed}
+
+
+def trainable_parameters() -> int | None:
+    """Trainable parameters of the PyTorch model (None without torch)."""
+    try:
+        from models.net import FusionNet, count_parameters
+    except ImportError:
+        return None
+    return count_parameters(FusionNet())
 
 
 def flops_per_window() -> int | None:
@@ -85,13 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     model = FusionModel(path, providers=args.providers.split(","), intra_op_threads=args.threads)
     result = {
         "model": str(path), "size_mb": round(path.stat().st_size / 1e6, 2), "providers": model.providers,
-        "threads": args.threads, "parameters": parameters(path), "flops_per_window": flops_per_window(),
+        "threads": args.threads, "parameters": parameters(path), "trainable_parameters": trainable_parameters(),
+        "flops_per_window": flops_per_window(),
         "runs": [throughput(model, int(b), args.seconds) for b in args.batches.split(",")],
     }
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    result["load_average_1m"] = round(load, 2)
     print(f"model {result['model']} ({result['size_mb']} MB), providers {result['providers']}, "
-          f"threads {args.threads}")
+          f"threads {args.threads}, 1-min load average {load:.2f} on {os.cpu_count()} CPUs")
     p = result["parameters"]
-    print(f"parameters: {p['learned']:,} learned + {p['fixed_front_end']:,} fixed (DFT, mel)")
+    print(f"parameters: {result['trainable_parameters'] or 'n/a'} trainable (PyTorch); ONNX initializers "
+          f"{p['learned']:,} learned (BatchNorm folded) + {p['fixed_front_end']:,} fixed (DFT, mel)")
     fl = result["flops_per_window"]
     print(f"FLOPs per window: {fl / 1e6:.1f} M" if fl else "FLOPs per window: n/a (torch not installed)")
     print(f"{'batch':>6} {'windows/s':>10} {'p50 ms':>8} {'p95 ms':>8}")

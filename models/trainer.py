@@ -138,7 +138,6 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out)
     model = FusionNet()
     t_start = time.time()
@@ -159,7 +158,6 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         sched.load_state_dict(ck["sched"])
         history = ck["history"]
         start_epoch = ck["epoch"]
-        rng = np.random.default_rng([cfg.seed, start_epoch])
         log(f"resumed from {ckpt_path} at epoch {start_epoch}")
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
@@ -194,7 +192,6 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "epoch": epoch + 1, "history": history, "config": asdict(cfg)}, tmp)
         os.replace(tmp, ckpt_path)
-    del rng
     metrics = final_report(model, sets, cfg, history, time.time() - t_start)
     torch.save({"model": model.state_dict(), "config": asdict(cfg)}, out / "model.pt")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
