@@ -337,5 +337,6 @@ class CameraSession:
 
 
 def _mono(frame: Any) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Samples of a packed mono float frame as a flat float32 array."""
-    return np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
+    """Samples of a mono float frame (flt or fltp: one plane either way) as a flat float32 array."""
+    # reading the one plane directly skips to_ndarray's per-plane stacking
+    return np.frombuffer(frame.planes[0], dtype=np.float32, count=frame.samples).copy()
