@@ -15,7 +15,7 @@ from dataclasses import fields
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register `vigil train` options (defaults: the committed model's recipe)."""
-    from models.trainer import TrainConfig
+    from models.train_config import TrainConfig
 
     d = {f.name: f.default for f in fields(TrainConfig)}
     parser.add_argument("--out", default=d["out"], help="run directory (checkpoints, metrics, plots)")
@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train and print the held-out summary; returns a process exit code."""
     try:
-        from models.trainer import TrainConfig, train
+        from models.train_config import TrainConfig
+        from models.trainer import train
     except ImportError as exc:
         print(f"vigil train needs the training extras (pip install -e '.[train]'): {exc}")
         return 2

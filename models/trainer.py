@@ -23,27 +23,7 @@ from models.contract import CLASSES
 from models.evaluate import MODES, report
 from models.net import FusionNet, count_parameters
 from models.synth.windows import AMBIGUOUS_MIX, TRAIN_MIX, WindowSet, make_dataset
-
-
-@dataclass
-class TrainConfig:
-    """Everything that determines a training run (saved with each checkpoint)."""
-
-    out: str = "runs/default"
-    seed: int = 0
-    train_windows: int = 3600
-    heldout_windows: int = 800
-    ambiguous_windows: int = 500
-    heldout_seed: int = 1_000_003
-    ambiguous_seed: int = 2_000_003
-    epochs: int = 6
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    modality_dropout: float = 0.15
-    aux_weight: float = 0.3
-    threads: int = 2
-    real_dir: str | None = None
+from models.train_config import TrainConfig
 
 
 @dataclass

@@ -65,3 +65,15 @@ def test_refuses_missing_and_non_onnx_files(tmp_path) -> None:
     _tiny_onnx(tmp_path / "bad.onnx", {CONTRACT_KEY: "{not json"})
     with pytest.raises(ModelContractError, match="not valid JSON"):
         load_model_contract(tmp_path / "bad.onnx")
+
+
+def test_run_time_modules_do_not_import_torch() -> None:
+    """Services load models without torch: contract, runtime, synth, real-clip reader, evaluation."""
+    import subprocess
+    import sys
+
+    code = ("import sys, models.contract, models.runtime, models.synth, models.synth.clip_render, "
+            "models.realclips, models.evaluate, models.cli_train, models.cli_export; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,26 @@
+"""Training-run configuration (no torch, so `vigil train --help` works without it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (saved with each checkpoint)."""
+
+    out: str = "runs/default"
+    seed: int = 0
+    train_windows: int = 3000
+    heldout_windows: int = 800
+    ambiguous_windows: int = 500
+    heldout_seed: int = 1_000_003
+    ambiguous_seed: int = 2_000_003
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    modality_dropout: float = 0.15
+    aux_weight: float = 0.3
+    threads: int = 2
+    real_dir: str | None = None
