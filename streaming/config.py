@@ -243,7 +243,7 @@ class AlertPolicyConfig(_Strict):
     raise_n: int = Field(3, ge=1, description="Length of the raise window (k of n).")
     resolve_m: int = Field(3, ge=1, description="Resolve after m consecutive windows below threshold.")
     cooldown_s: float = Field(
-        30.0, ge=0, description="After resolve, no new incident of the class for this long."
+        30.0, ge=0, description="After a resolve, no new incident on the camera for this long (event time)."
     )
     update_min_interval_s: float = Field(
         5.0, ge=0, description="Least time between two updates of an incident."
@@ -265,7 +265,7 @@ class AlertConfig(_Strict):
         default_factory=dict, description="Per-camera policies overriding default_policy, by camera id."
     )
     accepted_model_versions: list[str] | None = Field(
-        None, description="Score records of other versions are dead-lettered."
+        None, description="Score records of other versions are dead-lettered (default: the deployed model's version)."
     )
     thumbnail_inline_max_bytes: int = Field(
         16_384, ge=0, description="Larger thumbnails go to a Redis key with a TTL."

@@ -21,7 +21,7 @@ from services.alert.metrics import AlertMetrics
 from streaming import contracts
 from streaming.alert_policy import CameraPolicies, IncidentEvent
 from streaming.alert_store import Alert, AlertSink, StoreStopped
-from streaming.bus import Bus, Consumer, Record, TopicPartition
+from streaming.bus import Bus, BusError, Consumer, Record, TopicPartition
 from streaming.config import VigilConfig
 from streaming.deadletter import DeadLetterSink
 from streaming.observability import Heartbeat
@@ -118,7 +118,10 @@ class AlertService:
                     if self._stop.is_set():
                         break
                     self.handle(record)
-                self._commit()
+                try:
+                    self._commit()
+                except BusError as exc:  # retried after the next batch; a replay is deduplicated
+                    log.warning("alert: commit failed: %s", exc)
         except StoreStopped:
             log.info("alert service stopping with undelivered alerts (their scores stay uncommitted)")
         finally:
