@@ -50,12 +50,27 @@ class ModelOutput:
         return sorted(pairs, key=lambda cp: -cp[1])
 
 
+GPU_PROVIDERS = frozenset({"TensorrtExecutionProvider", "CUDAExecutionProvider"})
+
+
+def gpu_present() -> bool:
+    """True when an NVIDIA device node exists (onnxruntime-gpu lists CUDA even on CPU-only hosts)."""
+    return any(Path(p).exists() for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg"))
+
+
 def select_providers(requested: Sequence[str] | None = None) -> list[str]:
-    """Keep the requested providers (default: TensorRT, CUDA, CPU) that this onnxruntime offers."""
+    """Keep the requested providers that this onnxruntime offers.
+
+    Default (``None``): TensorRT, CUDA, CPU, with the GPU ones only when a GPU device is present,
+    so a CPU-only host does not log provider-load failures. Raises ``ModelInputError`` if none is left.
+    """
     import onnxruntime as ort
 
     available = set(ort.get_available_providers())
-    wanted = list(requested) if requested else list(DEFAULT_PROVIDERS)
+    if requested:
+        wanted = list(requested)
+    else:
+        wanted = [p for p in DEFAULT_PROVIDERS if p not in GPU_PROVIDERS or gpu_present()]
     chosen = [p for p in wanted if p in available]
     if not chosen:
         raise ModelInputError(f"none of the providers {wanted} is available (onnxruntime has {sorted(available)})")
@@ -79,6 +94,12 @@ class FusionModel:
         names = [i.name for i in self.session.get_inputs()]
         if names != list(INPUT_NAMES):
             raise ModelInputError(f"{self.path}: model inputs {names} differ from the contract {list(INPUT_NAMES)}")
+
+    def warmup(self, batch: int = 1) -> None:
+        """Run one batch of silence/black frames (first-call allocations, TensorRT engine build)."""
+        c = self.contract
+        self.predict(np.zeros((batch, c.frames_per_window, c.frame_height, c.frame_width, 3), np.uint8),
+                     np.zeros((batch, c.samples_per_window), np.float32))
 
     @property
     def providers(self) -> list[str]:
