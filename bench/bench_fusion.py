@@ -1,0 +1,250 @@
+"""Fusion benchmark: windows/s of the whole fusion service versus bare ONNX Runtime on the same batches.
+
+    python -m bench.bench_fusion                          # CPU, in-memory bus, 24 cameras, batch 16
+    vigil bench fusion --batches 1,8,32,64 --providers CUDAExecutionProvider,CPUExecutionProvider
+    vigil bench fusion --kafka                            # also through the local Kafka (scripts/stack.sh up)
+
+For each batch size the service replays generated media (JPEG frames + s16le audio, like ingest
+publishes) from a bus: decode, window assembly, dynamic batching, inference, score encoding,
+produce. Every batch it ran is recorded (inputs and size), then the same batches go through
+``InferenceSession.run`` alone, in the same process, right after. Overhead = 1 - service / bare.
+The in-memory bus isolates the service's own cost; ``--kafka`` adds the broker round trips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from models.contract import ModelContract
+from models.runtime import DEFAULT_MODEL_PATH, FusionModel
+from services.fusion.runner import WindowScorer
+from services.fusion.service import FusionService, ReplaySpec
+from streaming.bus import Bus
+from streaming.config import VigilConfig
+from streaming.contracts import AudioChunk, VideoFrame, WindowScore, encode
+from streaming.memory_bus import MemoryBus
+from streaming.runtime import topic_specs
+
+NS = 1_000_000_000
+
+
+@dataclass
+class Batch:
+    """One batch the service ran: its model inputs and the service's inference time."""
+
+    frames: np.ndarray
+    audio: np.ndarray
+    mask: np.ndarray
+    seconds: float
+
+
+class RecordingScorer(WindowScorer):
+    """The service's scorer, recording each batch's inputs for the bare-runtime baseline."""
+
+    def __init__(self, inner: WindowScorer) -> None:
+        super().__init__(inner.model, inner.thumbnail_threshold)
+        self.warm = inner.warm
+        self.batches: list[Batch] = []
+
+    def stack(self, windows: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[override]
+        frames, audio, mask = WindowScorer.stack(windows)
+        self._last = (frames, audio, mask)
+        return frames, audio, mask
+
+    def score(self, windows: Any) -> tuple[list[WindowScore], float]:
+        out, took = super().score(windows)
+        self.batches.append(Batch(*self._last, took))
+        return out, took
+
+
+def media(
+    contract: ModelContract, cameras: int, seconds: float, codec: str
+) -> list[tuple[str, bytes, bytes]]:
+    """Generated records (kind, key, value) for ``cameras`` cameras, interleaved by capture time."""
+    rng = np.random.default_rng(0)
+    h, w, fps, rate = contract.frame_height, contract.frame_width, contract.fps, contract.sample_rate
+    chunk = rate // 4
+    t0 = (time.time_ns() // NS - 3600) * NS + 100_000_000
+    base = rng.integers(0, 256, (8, h, w, 3), dtype=np.uint8)
+    out: list[tuple[int, str, bytes, bytes]] = []
+    for c in range(cameras):
+        cam = f"bench-{c:03d}"
+        for i in range(int(seconds * fps)):
+            t = t0 + i * NS // fps
+            frame = VideoFrame.from_rgb(
+                base[(i + c) % 8],
+                camera_id=cam,
+                session_id="s",
+                seq=i,
+                capture_ns=t,
+                camera_has_audio=True,
+                codec=codec,
+            )
+            out.append((t, "video", cam.encode(), encode(frame)))
+        for j in range(int(seconds * 4)):
+            t = t0 + j * NS // 4
+            samples = (0.1 * rng.standard_normal(chunk)).astype(np.float32)
+            rec = AudioChunk.from_float32(
+                samples, camera_id=cam, session_id="s", seq=j, capture_ns=t, sample_rate=rate
+            )
+            out.append((t, "audio", cam.encode(), encode(rec)))
+    out.sort(key=lambda r: r[0])
+    return [(k, key, value) for _t, k, key, value in out]
+
+
+def run_service(
+    bus: Bus, config: VigilConfig, model: FusionModel, records: list[tuple[str, bytes, bytes]]
+) -> dict[str, Any]:
+    """Publish ``records``, replay them through the service; windows/s and the batches it ran."""
+    topics = config.topics
+    producer = bus.producer(client_id="bench")
+    for kind, key, value in records:
+        producer.send(topics.video if kind == "video" else topics.audio, value, key=key)
+    producer.flush(60)
+    scores_topic = f"vigil.bench.scores.{uuid.uuid4().hex[:6]}"
+    service = FusionService(config, bus, CollectorRegistry(), model=model, replay=ReplaySpec(0, scores_topic))
+    recorder = RecordingScorer(service.scorer)
+    service.scorer = recorder
+    service.warm_up()
+    t0 = time.perf_counter()
+    service.run()
+    wall = time.perf_counter() - t0
+    windows = sum(b.frames.shape[0] for b in recorder.batches)
+    return {"windows": windows, "seconds": wall, "batches": recorder.batches}
+
+
+def bare_runtime(model: FusionModel, batches: list[Batch]) -> dict[str, float]:
+    """The same batches through ``InferenceSession.run`` only."""
+    lat = []
+    for b in batches[:2]:  # same warm state as the service (it warmed up too)
+        model.session.run(None, {"frames": b.frames, "audio": b.audio, "modality_mask": b.mask})
+    t0 = time.perf_counter()
+    for b in batches:
+        t = time.perf_counter()
+        model.session.run(None, {"frames": b.frames, "audio": b.audio, "modality_mask": b.mask})
+        lat.append(time.perf_counter() - t)
+    wall = time.perf_counter() - t0
+    return {"seconds": wall, "p99_ms": 1e3 * float(np.percentile(lat, 99)) if lat else 0.0}
+
+
+def bench_one(
+    bus_name: str,
+    model: FusionModel,
+    batch: int,
+    records: list[tuple[str, bytes, bytes]],
+    partitions: int,
+    repeats: int = 1,
+) -> dict[str, Any]:
+    """Service then bare runtime, ``repeats`` times alternating (the machine may be shared): medians."""
+    runs = [_bench_once(bus_name, model, batch, records, partitions) for _ in range(repeats)]
+    out = dict(runs[0])
+    for key in (
+        "service_windows_per_s",
+        "bare_ort_windows_per_s",
+        "service_p99_batch_ms",
+        "bare_p99_batch_ms",
+    ):
+        out[key] = round(float(np.median([r[key] for r in runs])), 2)
+    out["overhead_pct"] = round(float(np.median([r["overhead_pct"] for r in runs])), 1)
+    out["overhead_runs_pct"] = [r["overhead_pct"] for r in runs]
+    return out
+
+
+def _bench_once(
+    bus_name: str, model: FusionModel, batch: int, records: list[tuple[str, bytes, bytes]], partitions: int
+) -> dict[str, Any]:
+    u = uuid.uuid4().hex[:6]
+    settings: dict[str, Any] = {
+        "bus": "memory" if bus_name == "memory" else "kafka",
+        "kafka": {"partitions": partitions},
+        "fusion": {"max_batch": batch, "max_wait_ms": 50, "max_queue_windows": 4 * batch + 64},
+        "topics": {"video": f"vigil.bench.video.{u}", "audio": f"vigil.bench.audio.{u}"},
+    }
+    config = VigilConfig.model_validate(settings)
+    bus: Bus
+    if bus_name == "memory":
+        bus = MemoryBus(default_partitions=partitions, retention_records=10_000_000)
+    else:
+        from streaming.kafka_bus import KafkaBus
+
+        bus = KafkaBus(config.kafka, "vigil-bench")
+    bus.ensure_topics(topic_specs(config))
+    try:
+        svc = run_service(bus, config, model, records)
+    finally:
+        bus.close()
+    base = bare_runtime(model, svc["batches"])
+    service_wps = svc["windows"] / svc["seconds"]
+    bare_wps = svc["windows"] / base["seconds"] if base["seconds"] else 0.0
+    sizes = [b.frames.shape[0] for b in svc["batches"]]
+    return {
+        "bus": bus_name,
+        "max_batch": batch,
+        "windows": svc["windows"],
+        "mean_batch": round(float(np.mean(sizes)), 1) if sizes else 0.0,
+        "service_windows_per_s": round(service_wps, 1),
+        "bare_ort_windows_per_s": round(bare_wps, 1),
+        "overhead_pct": round(100 * (1 - service_wps / bare_wps), 1) if bare_wps else None,
+        "service_p99_batch_ms": round(1e3 * float(np.percentile([b.seconds for b in svc["batches"]], 99)), 2)
+        if sizes
+        else None,
+        "bare_p99_batch_ms": round(base["p99_ms"], 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print a table (and JSON with --json)."""
+    ap = argparse.ArgumentParser(prog="bench_fusion", description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
+    ap.add_argument(
+        "--providers", default="CPUExecutionProvider", help="comma-separated ONNX Runtime providers"
+    )
+    ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0: ONNX Runtime's default)")
+    ap.add_argument("--batches", default="16", help="max batch sizes to run, e.g. 1,8,32,64")
+    ap.add_argument("--cameras", type=int, default=0, help="cameras (default: max(24, largest batch))")
+    ap.add_argument("--seconds", type=float, default=16.0, help="media seconds per camera")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating service/bare runs (medians)")
+    ap.add_argument("--codec", default="jpeg", choices=("jpeg", "rgb24"))
+    ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--kafka", action="store_true", help="also run through Kafka at kafka.bootstrap_servers")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    batches = [int(b) for b in args.batches.split(",")]
+    model = FusionModel(
+        Path(args.model), providers=args.providers.split(","), intra_op_threads=args.threads or None
+    )
+    cameras = args.cameras or max(24, max(batches))
+    records = media(model.contract, cameras, args.seconds, args.codec)
+    print(
+        f"fusion bench: model {model.contract.model_version} on {','.join(model.providers)}; "
+        f"{cameras} cameras x {args.seconds:g} s ({len(records)} records, {args.codec})",
+        flush=True,
+    )
+    buses = ["memory", "kafka"] if args.kafka else ["memory"]
+    results = [
+        bench_one(bus, model, b, records, args.partitions, args.repeats) for bus in buses for b in batches
+    ]
+    header = f"{'bus':>6} {'batch':>5} {'mean':>5} {'windows':>7} {'service w/s':>11} {'bare ORT w/s':>12} "
+    print(header + f"{'overhead':>8} {'p99 batch ms (svc/bare)':>24}")
+    for r in results:
+        print(
+            f"{r['bus']:>6} {r['max_batch']:>5} {r['mean_batch']:>5} {r['windows']:>7} "
+            f"{r['service_windows_per_s']:>11} {r['bare_ort_windows_per_s']:>12} {r['overhead_pct']:>7}% "
+            f"{r['service_p99_batch_ms']:>12} / {r['bare_p99_batch_ms']}   runs {r['overhead_runs_pct']}"
+        )
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
