@@ -36,14 +36,34 @@ def thumbnail_jpeg(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> bytes:
     return buf.getvalue()
 
 
+def batch_buckets(max_batch: int, providers: Sequence[str]) -> tuple[int, ...]:
+    """Batch sizes to pad to on accelerators (TensorRT builds, cuDNN tunes, per input shape).
+
+    On the CPU provider every size runs as is (empty tuple). Elsewhere: powers of two below
+    ``max_batch``, and ``max_batch`` itself, so a handful of shapes are prepared at warm-up.
+    """
+    if all(p == "CPUExecutionProvider" for p in providers):
+        return ()
+    sizes = {max_batch}
+    b = 1
+    while b < max_batch:
+        sizes.add(b)
+        b *= 2
+    return tuple(sorted(sizes))
+
+
 class WindowScorer:
     """Runs batches of windows through a :class:`FusionModel`."""
 
-    def __init__(self, model: FusionModel, thumbnail_threshold: float) -> None:
+    def __init__(self, model: FusionModel, thumbnail_threshold: float, buckets: Sequence[int] = ()) -> None:
         self.model = model
         self.contract = model.contract
         self.thumbnail_threshold = thumbnail_threshold
+        self.buckets = tuple(sorted(buckets))
         self.warm = False
+
+    def _padded_size(self, n: int) -> int:
+        return next((b for b in self.buckets if b >= n), n)
 
     def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> float:
         """Run zero batches once per size (allocations, kernel/engine selection); returns seconds."""
@@ -71,6 +91,12 @@ class WindowScorer:
     def score(self, windows: Sequence[AssembledWindow]) -> tuple[list[WindowScore], float]:
         """Score ``windows``; returns the records and the inference time in seconds."""
         frames, audio, mask = self.stack(windows)
+        n = len(windows)
+        size = self._padded_size(n)
+        if size > n:  # zero rows up to a prepared shape; their outputs are dropped
+            frames = np.concatenate([frames, np.zeros((size - n, *frames.shape[1:]), frames.dtype)])
+            audio = np.concatenate([audio, np.zeros((size - n, *audio.shape[1:]), audio.dtype)])
+            mask = np.concatenate([mask, np.ones((size - n, 2), mask.dtype)])
         t0 = time.perf_counter()
         out = self.model.predict(frames, audio, mask)
         took = time.perf_counter() - t0

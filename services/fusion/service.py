@@ -28,7 +28,7 @@ from models.runtime import FusionModel
 from services.fusion.batcher import Batcher
 from services.fusion.metrics import FusionMetrics
 from services.fusion.offsets import OffsetTracker
-from services.fusion.runner import WindowScorer, load_model
+from services.fusion.runner import WindowScorer, batch_buckets, load_model
 from streaming import contracts
 from streaming.bus import Bus, BusError, Consumer, Delivered, Record, TopicPartition, TopicSpec
 from streaming.config import VigilConfig
@@ -96,7 +96,9 @@ class FusionService:
         self.assembler = WindowAssembler(self.params, (c.frame_height, c.frame_width))
         self.metrics = FusionMetrics(registry)
         self.heartbeat = Heartbeat("fusion")
-        self.scorer = WindowScorer(self.model, fc.thumbnail_threshold)
+        self.scorer = WindowScorer(
+            self.model, fc.thumbnail_threshold, batch_buckets(fc.max_batch, self.model.providers)
+        )
         self.batcher: Batcher[_Job] = Batcher(fc.max_batch, fc.max_wait_ms / 1000.0)
         self.tracker = OffsetTracker()
         self._producer = bus.producer(client_id="vigil-fusion")
@@ -160,8 +162,8 @@ class FusionService:
     def warm_up(self) -> None:
         """Run the model once per batch size in use, before the service says it is ready."""
         if not self.scorer.warm:
-            sizes = sorted({1, self.config.fusion.max_batch})
-            self.scorer.warm_up(sizes)
+            sizes = self.scorer.buckets or (1, self.config.fusion.max_batch)
+            self.scorer.warm_up(sorted(set(sizes)))
 
     @property
     def finished(self) -> threading.Event:
