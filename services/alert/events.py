@@ -16,11 +16,12 @@ from typing import Any, Final
 
 import jsonschema
 
+import schemas
 from services.alert.summary import summary_line
 from streaming.alert_policy import IncidentEvent
 from streaming.alert_store import Alert
 
-SCHEMA_PATH: Final = Path(__file__).resolve().parents[2] / "schemas" / "alert.v1.schema.json"
+SCHEMA_PATH: Final = Path(schemas.__file__).resolve().parent / "alert.v1.schema.json"
 TYPE_PREFIX: Final = "vigil.alert."
 EVIDENCE_KEY_PREFIX: Final = "vigil:evidence:"
 

@@ -1,0 +1,1 @@
+"""JSON Schemas of what Vigil publishes (shipped as package data so services can validate)."""
