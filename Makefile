@@ -1,27 +1,45 @@
 # Vigil — the two commands a newcomer runs are `make demo` and `make test`.
 SHELL := /bin/bash
 PY_BOOT ?= python3
-VENV ?= .venv
+# The virtualenv lives once per machine (torch alone is gigabytes); `.venv` in the checkout is a
+# link to it, so every clone on the machine (CI's included) shares one install. A real `.venv`
+# directory, if you made one, is used as it is.
+VENV_HOME ?= $(HOME)/.cache/vigil/venv-py311
+VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-STAMP := $(VENV)/.installed-stamp
+# Stamps name the checkout and the dependency list: another clone or a changed pyproject.toml
+# re-runs pip (which skips what is already satisfied) and re-points the editable install here.
+DEPS_ID := $(shell (pwd; cat pyproject.toml) | md5sum | cut -c1-12)
+STAMP_RUN := $(VENV)/.installed-run-$(DEPS_ID)
+STAMP_ALL := $(VENV)/.installed-all-$(DEPS_ID)
+export VIGIL_PYTHON := $(abspath $(PY))
 
-.PHONY: demo test test-unit lint typecheck stack-up stack-down install install-system bench clean
+.PHONY: demo test test-unit lint stack-up stack-down install install-run install-system bench docs clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PY_BOOT) -m venv $(VENV)
+$(PY):
+	test -x $(VENV_HOME)/bin/python || $(PY_BOOT) -m venv $(VENV_HOME)
+	test -e $(VENV) || ln -s $(VENV_HOME) $(VENV)
 	$(PIP) install -q -U pip
-	# torch is pinned and large: installed once per machine (pip's cache keeps it).
-	$(PIP) install -q -e '.[train,dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+# Run time only (what a service image carries: no torch).
+$(STAMP_RUN): | $(PY)
+	$(PIP) install -q -e .
+	touch $@
+
+# Everything: run time + training (torch 2.9.1 stack, pinned) + dev tools.
+$(STAMP_ALL): | $(PY)
+	$(PIP) install -q -e '.[train,dev]'
+	touch $@ $(STAMP_RUN)
+
+install-run: $(STAMP_RUN)
+install: $(STAMP_ALL)
 
 install-system:
 	bash scripts/install-system.sh
 	bash scripts/install-helm.sh  # helm for tests/deploy, built from the Go module proxy into .stack/bin
 
-demo: install
+demo: install-run
 	$(VENV)/bin/vigil demo
 
 stack-up: install-system install
@@ -44,6 +62,9 @@ lint: install
 
 bench: install stack-up
 	$(VENV)/bin/vigil bench all
+
+docs: install-run
+	$(PY) -c "import re,subprocess,pathlib; p=pathlib.Path('README.md'); ref=subprocess.run(['$(VENV)/bin/vigil','config','--reference'],capture_output=True,text=True,check=True).stdout.strip(); p.write_text(re.sub(r'<!-- config-reference:begin.*?<!-- config-reference:end -->', lambda m: ref, p.read_text(), flags=re.S))"
 
 clean:
 	rm -rf .mypy_cache .ruff_cache .pytest_cache
