@@ -22,8 +22,30 @@ THUMBNAIL_QUALITY = 75
 
 
 def load_model(path: str | Path | None, providers: Sequence[str] | None = None) -> FusionModel:
-    """Open the model (default: the bundled one); raises ``ModelContractError`` without a valid contract."""
-    return FusionModel(path or DEFAULT_MODEL_PATH, providers=providers)
+    """Open the model (default: the bundled one); raises ``ModelContractError`` without a valid contract.
+
+    On the CPU provider the session is re-created with intra-op spinning off: spinning pool threads
+    burn the cores the consumer thread needs for decoding (measured: CPU per window about halved,
+    see bench/bench_fusion.py).
+    """
+    model = FusionModel(path or DEFAULT_MODEL_PATH, providers=providers)
+    if model.providers == ["CPUExecutionProvider"]:
+        without_spinning(model)
+    return model
+
+
+def without_spinning(model: FusionModel, intra_op_threads: int | None = None) -> FusionModel:
+    """Replace the model's CPU session by one whose idle intra-op threads sleep instead of spinning."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if intra_op_threads:
+        opts.intra_op_num_threads = intra_op_threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    model.session = ort.InferenceSession(str(model.path), sess_options=opts, providers=model.providers)
+    return model
 
 
 def thumbnail_jpeg(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> bytes:
