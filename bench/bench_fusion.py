@@ -126,7 +126,11 @@ def media(
 
 
 def run_service(
-    bus: Bus, config: VigilConfig, model: FusionModel, records: list[tuple[str, bytes, bytes]]
+    bus: Bus,
+    config: VigilConfig,
+    model: FusionModel,
+    records: list[tuple[str, bytes, bytes]],
+    scores_topic: str,
 ) -> dict[str, Any]:
     """Publish ``records``, replay them through the service; windows/s and the batches it ran."""
     topics = config.topics
@@ -134,7 +138,6 @@ def run_service(
     for kind, key, value in records:
         producer.send(topics.video if kind == "video" else topics.audio, value, key=key)
     producer.flush(60)
-    scores_topic = f"vigil.bench.scores.{uuid.uuid4().hex[:6]}"
     service = FusionService(config, bus, CollectorRegistry(), model=model, replay=ReplaySpec(0, scores_topic))
     recorder = RecordingScorer(service.scorer)
     service.scorer = recorder
@@ -190,7 +193,12 @@ def _bench_once(
         "bus": "memory" if bus_name == "memory" else "kafka",
         "kafka": {"partitions": partitions},
         "fusion": {"max_batch": batch, "max_wait_ms": 50, "max_queue_windows": 4 * batch + 64},
-        "topics": {"video": f"vigil.bench.video.{u}", "audio": f"vigil.bench.audio.{u}"},
+        "topics": {
+            "video": f"vigil.bench.video.{u}",
+            "audio": f"vigil.bench.audio.{u}",
+            "scores": f"vigil.bench.scores-live.{u}",
+            "dead_letter": f"vigil.bench.deadletter.{u}",
+        },
     }
     config = VigilConfig.model_validate(settings)
     bus: Bus
@@ -202,9 +210,12 @@ def _bench_once(
         bus = KafkaBus(config.kafka, "vigil-bench")
     bus.ensure_topics(topic_specs(config))
     try:
-        svc = run_service(bus, config, model, records)
+        svc = run_service(bus, config, model, records, f"vigil.bench.scores.{u}")
     finally:
         bus.close()
+        if bus_name == "kafka":
+            t = config.topics
+            _delete_topics(config, [t.video, t.audio, t.scores, t.dead_letter, f"vigil.bench.scores.{u}"])
     base = bare_runtime(model, svc["batches"])
     service_wps = svc["windows"] / svc["seconds"]
     bare_wps = svc["windows"] / base["seconds"] if base["seconds"] else 0.0
@@ -224,6 +235,18 @@ def _bench_once(
         "service_cpu_ms_per_window": round(1e3 * svc["cpu_s"] / max(1, svc["windows"]), 2),
         "bare_cpu_ms_per_window": round(1e3 * base["cpu_s"] / max(1, svc["windows"]), 2),
     }
+
+
+def _delete_topics(config: VigilConfig, names: list[str]) -> None:
+    """Remove the benchmark's topics from the broker (best effort)."""
+    try:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=config.kafka.bootstrap_servers)
+        admin.delete_topics(names)
+        admin.close()
+    except Exception as exc:
+        print(f"(could not delete benchmark topics: {exc})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,6 +44,7 @@ COMMIT_INTERVAL_S = 0.5
 LAG_INTERVAL_S = 5.0
 POLL_TIMEOUT_S = 0.1
 MAX_POLL_RECORDS = 500
+DRAIN_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,12 +259,25 @@ class FusionService:
                     self._finish_replay()
                     break
         finally:
+            self._drain(DRAIN_TIMEOUT_S)
             try:
                 self._commit()
             except Exception as exc:
                 log.warning("fusion: final commit failed: %s", exc)
             consumer.close()
             self._done.set()
+
+    def _drain(self, timeout_s: float) -> None:
+        """On the way out: let the scorer finish closed windows and their acks, so they are committed."""
+        self.batcher.close()
+        deadline = time.monotonic() + timeout_s
+        while self.tracker.inflight() and time.monotonic() < deadline and self.error is None:
+            self.heartbeat.beat()
+            time.sleep(0.02)
+        try:
+            self._producer.flush(max(0.1, deadline - time.monotonic()))
+        except BusError as exc:
+            log.warning("fusion: flush on the way out failed: %s", exc)
 
     def _handle(self, record: Record) -> None:
         tp = record.tp

@@ -131,6 +131,20 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill9()
 
+    def http_get(self, path: str) -> tuple[int, str]:
+        """GET ``path`` on the worker's health port (read from its start-up log line)."""
+        import re
+        import urllib.error
+        import urllib.request
+
+        match = re.search(r"metrics on :(\d+)/metrics", self.log.read_text(errors="replace"))
+        assert match, self.tail()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}{path}", timeout=5) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
@@ -227,6 +241,12 @@ def test_exact_windows_audio_stop_and_poison(env: Env) -> None:
 
         wait_for(done, 90, "every window of every camera", [worker])
         assert worker.alive(), worker.tail()
+        assert worker.http_get("/readyz")[0] == 200  # model warm, partitions assigned
+        assert worker.http_get("/healthz")[0] == 200
+        status, metrics = worker.http_get("/metrics")
+        assert (
+            status == 200 and 'vigil_fusion_windows_scored_total{camera="gate-1",missing="none"}' in metrics
+        )
     finally:
         worker.stop()
         producer.close()
@@ -348,7 +368,9 @@ def test_kill9_mid_stream_loses_nothing_duplicates_only_uncommitted(env: Env) ->
         recs = window_records(producer.landed, cam, int(start))
         assert any(offset >= committed[tp] for tp, offset in recs), wid
     assert len(duplicates) < len(seen) // 2
-    print(f"kill -9: {len(seen)} windows scored, {len(duplicates)} scored twice (in flight), committed {committed}")
+    print(
+        f"kill -9: {len(seen)} windows scored, {len(duplicates)} scored twice (in flight), committed {committed}"
+    )
 
 
 def test_worker_added_mid_stream_no_loss_no_unflagged_partial(env: Env) -> None:
@@ -372,8 +394,19 @@ def test_worker_added_mid_stream_no_loss_no_unflagged_partial(env: Env) -> None:
             wait_for(all_scored, 120, "every expected window with two workers", [first, second])
         except BaseException:
             got = {(s.camera_id, s.window_start_ns): s for s in reader.scores}
-            missing = [(c, (w - t0) / NS) for c in cams for w in expected if (c, w) not in got or got[(c, w)].flags]
-            print("MISSING", missing, [(c, (w - t0) / NS, got[(c, w)].flags) for c in cams for w in expected if (c, w) in got and got[(c, w)].flags])
+            missing = [
+                (c, (w - t0) / NS) for c in cams for w in expected if (c, w) not in got or got[(c, w)].flags
+            ]
+            print(
+                "MISSING",
+                missing,
+                [
+                    (c, (w - t0) / NS, got[(c, w)].flags)
+                    for c in cams
+                    for w in expected
+                    if (c, w) in got and got[(c, w)].flags
+                ],
+            )
             raise
         assert first.alive() and second.alive()
     finally:

@@ -264,3 +264,35 @@ def test_rejects_wrong_frame_shape() -> None:
         asm.add_frame(
             "cam", "s", T0, np.zeros((3, 3, 3), np.uint8), has_audio=True, tp=VTP, offset=0, now=0.0
         )
+
+
+@pytest.mark.parametrize("crash_after", [9, 25, 48, 70, 101, 130])
+def test_restart_with_two_cameras_on_one_partition(crash_after: int) -> None:
+    """The commit is the minimum over cameras: the other camera re-reads some emitted windows.
+
+    Nothing is lost and every re-emitted window is identical to its first emission (same id,
+    same frames and samples): a recognisable duplicate.
+    """
+    a_recs = generate(T0, 10.0, camera="a", session="a1")
+    b_recs = generate(T0 + 600_000_000, 10.0, camera="b", session="b1")
+    merged = sorted(a_recs + b_recs, key=lambda r: (r.t_ns, r.camera, r.kind))
+    counters = {"v": 0, "a": 0}
+    recs = []
+    for r in merged:  # one video and one audio partition shared by both cameras
+        recs.append(Rec(r.kind, r.camera, r.session, r.t_ns, counters[r.kind], r.index))
+        counters[r.kind] += 1
+    reference = {w.window_id: w for w in feed(WindowAssembler(params(), (H, W)), recs)}
+    first = WindowAssembler(params(), (H, W))
+    before = feed(first, recs[:crash_after])
+    committed = {}
+    for tp, kind in ((VTP, "v"), (ATP, "a")):
+        pos = max((r.offset + 1 for r in recs[:crash_after] if r.kind == kind), default=0)
+        needed = first.min_open_offset(tp)
+        committed[kind] = pos if needed is None else min(needed, pos)
+    after = feed(WindowAssembler(params(), (H, W)), [r for r in recs if r.offset >= committed[r.kind]])
+    assert {w.window_id for w in before + after} == set(reference)
+    for w in before + after:
+        ref = reference[w.window_id]
+        np.testing.assert_array_equal(w.frames, ref.frames)
+        np.testing.assert_array_equal(w.audio, ref.audio)
+        assert (w.missing, w.flags) == ((), ())
