@@ -361,11 +361,11 @@ def test_kill9_mid_stream_loses_nothing_duplicates_only_uncommitted(env: Env) ->
                     check_complete(s, t0)
     duplicates = {wid: ss for wid, ss in seen.items() if len(ss) > 1}
     for wid, ss in duplicates.items():
-        cam, _session, start = wid.split("/")
+        cam, _session, start_text = wid.split("/")
         # recognisably the same window: same id, same content
         assert len({(s.anomaly, s.num_frames, s.num_audio_samples, s.missing) for s in ss}) == 1, ss
         # only windows the crash left uncommitted (some record at or after the committed offset)
-        recs = window_records(producer.landed, cam, int(start))
+        recs = window_records(producer.landed, cam, int(start_text))
         assert any(offset >= committed[tp] for tp, offset in recs), wid
     assert len(duplicates) < len(seen) // 2
     print(
