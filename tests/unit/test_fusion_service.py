@@ -171,3 +171,30 @@ def test_replay_scores_into_a_separate_topic_and_stops(bus: MemoryBus, model_pat
     assert full == [T0 // NS + i for i in range(1, 4)]
     assert all("flush" in s.flags for s in replayed if s.flags)
     assert service.group_id.startswith("vigil-fusion-replay-")
+
+
+def test_backpressure_pauses_and_resumes_without_losing_windows(bus: MemoryBus, model_path: Path) -> None:
+    config = make_config(max_batch=1, max_queue_windows=2, idle_timeout_s=30.0)
+    registry = CollectorRegistry()
+    model = FusionModel(model_path, providers=["CPUExecutionProvider"])
+    service = FusionService(config, bus, registry, model=model)
+    slow_score = service.scorer.score
+    paused_seen: list[bool] = []
+
+    def slow(windows: list) -> tuple:  # type: ignore[type-arg]
+        time.sleep(0.03)  # a slow model: windows queue up faster than they are scored
+        paused_seen.append(registry.get_sample_value("vigil_fusion_paused") == 1.0)
+        return slow_score(windows)
+
+    service.scorer.score = slow  # type: ignore[method-assign,assignment]
+    cams = ["a", "b", "c", "d"]
+    for cam in cams:
+        publish(bus, config, media_records(cam, f"{cam}-s1", T0, 8.0, CONTRACT))
+    service.start()
+    try:
+        expected = len(cams) * 5  # complete windows per camera (see the exact-windows test)
+        wait_for(lambda: sum(1 for s in scores(bus) if not s.flags) >= expected, 60)
+        assert any(paused_seen), "the consumer never paused"
+        wait_for(lambda: registry.get_sample_value("vigil_fusion_paused") == 0.0, 10)
+    finally:
+        service.stop()
