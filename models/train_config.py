@@ -11,12 +11,12 @@ class TrainConfig:
 
     out: str = "runs/default"
     seed: int = 0
-    train_windows: int = 3000
+    train_windows: int = 3600
     heldout_windows: int = 800
     ambiguous_windows: int = 500
     heldout_seed: int = 1_000_003
     ambiguous_seed: int = 2_000_003
-    epochs: int = 5
+    epochs: int = 6
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-4
