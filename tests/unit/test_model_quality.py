@@ -6,6 +6,8 @@ draw from 7_000_001 and 7_000_002, so every scene here is new to the model.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,7 @@ HELDOUT_SEED, AMBIGUOUS_SEED = 7_000_001, 7_000_002
 
 
 @pytest.fixture(scope="module")
-def rep() -> dict:
+def rep() -> dict[str, Any]:
     model = FusionModel(providers=["CPUExecutionProvider"])
 
     def predict(f, a, m):
@@ -33,21 +35,21 @@ def rep() -> dict:
     return r
 
 
-def test_anomaly_ap_on_unseen_seeds(rep: dict) -> None:
+def test_anomaly_ap_on_unseen_seeds(rep: dict[str, Any]) -> None:
     assert rep["heldout"]["both"]["anomaly_ap"] >= 0.95, rep["heldout"]["both"]
 
 
-def test_per_class_ap_on_unseen_seeds(rep: dict) -> None:
+def test_per_class_ap_on_unseen_seeds(rep: dict[str, Any]) -> None:
     per_class = rep["heldout"]["both"]["per_class_ap"]
     assert all(ap >= 0.90 for ap in per_class.values()), per_class
 
 
-def test_fusion_beats_the_better_single_modality_on_ambiguous_windows(rep: dict) -> None:
+def test_fusion_beats_the_better_single_modality_on_ambiguous_windows(rep: dict[str, Any]) -> None:
     amb = rep["ambiguous"]
     assert amb["fusion_gain_ap"] >= 0.05, {m: amb[m]["anomaly_ap"] for m in ("both", "audio_only", "video_only")}
 
 
-def test_visual_incidents_still_scored_without_audio(rep: dict) -> None:
+def test_visual_incidents_still_scored_without_audio(rep: dict[str, Any]) -> None:
     ma = rep["missing_audio"]
     assert ma["visual_incidents_ap"] >= 0.8, ma
     assert np.isfinite(ma["visual_incidents_roc_auc"])

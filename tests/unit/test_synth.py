@@ -47,13 +47,16 @@ def test_dataset_mix_and_ambiguous_mix() -> None:
     assert ds.frames.shape[0] == ds.audio.shape[0] == ds.labels.shape[0] == 12
 
 
+def _motion(frames: np.ndarray) -> float:
+    return float(np.abs(np.diff(frames.astype(np.float32), axis=0)).mean())
+
+
 def test_gunshot_and_door_slam_share_the_bang_but_not_the_picture() -> None:
     """Audio alone is ambiguous by design: both are loud impulses; the picture differs."""
     gun_f, gun_a, _, _ = make_window([11, 2], scenario="gunshot")
     door_f, door_a, _, _ = make_window([11, 2], scenario="door_slam")
     assert np.abs(gun_a).max() > 0.1 and np.abs(door_a).max() > 0.1
-    motion = lambda f: float(np.abs(np.diff(f.astype(np.float32), axis=0)).mean())  # noqa: E731
-    assert motion(gun_f) > motion(door_f)
+    assert _motion(gun_f) > _motion(door_f)
 
 
 def test_incident_renderers_cover_every_incident_class() -> None:
