@@ -85,3 +85,12 @@ def test_provider_selection_drops_unavailable_ones() -> None:
     assert select_providers(["NoSuchExecutionProvider", "CPUExecutionProvider"]) == ["CPUExecutionProvider"]
     with pytest.raises(ModelInputError, match="none of the providers"):
         select_providers(["NoSuchExecutionProvider"])
+
+
+def test_committed_model_is_small_and_opset_17_or_newer() -> None:
+    import onnx
+
+    assert DEFAULT_MODEL_PATH.stat().st_size < 20_000_000
+    proto = onnx.load(str(DEFAULT_MODEL_PATH))
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
