@@ -86,14 +86,16 @@ def env(stack: object, tmp_path: Path) -> Iterator[Env]:
     bus.ensure_topics(topic_specs(e.config()))
     bus.close()
     yield e
-    try:
-        from kafka import KafkaAdminClient
+    from kafka import KafkaAdminClient
 
-        admin = KafkaAdminClient(bootstrap_servers="127.0.0.1:9092")
-        admin.delete_topics(list(topics.values()))
-        admin.close()
-    except Exception:
+    admin = KafkaAdminClient(bootstrap_servers="127.0.0.1:9092")
+    existing = set(admin.list_topics())
+    names = [t for t in (*topics.values(), topics["scores"] + ".replay") if t in existing]
+    try:
+        admin.delete_topics(names)
+    except Exception:  # best effort: leftovers are harmless, names are unique
         pass
+    admin.close()
 
 
 class Worker:
@@ -421,3 +423,48 @@ def test_worker_added_mid_stream_no_loss_no_unflagged_partial(env: Env) -> None:
             check_complete(s, t0)
         else:
             assert s.missing or {"partial_video", "partial_audio"} & set(s.flags) or s.num_frames == 8, s
+
+
+def test_replay_into_a_separate_topic_stops_at_the_end(env: Env) -> None:
+    t0 = t0_now()
+    seconds = 8.0
+    producer = Producer(env)
+    start_ms = time.time_ns() // 1_000_000 - 1000
+    producer.send(
+        [m for c in ("cam-r1", "cam-r2") for m in media_records(c, f"{c}-s1", t0, seconds, CONTRACT)]
+    )
+    producer.close()
+    replay_topic = env.topics["scores"] + ".replay"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "fusion",
+            "--replay-from",
+            str(start_ms),
+            "--scores-topic",
+            replay_topic,
+        ],
+        cwd=ROOT,
+        env=env.vars,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reader = ScoreReader(replay_topic)
+    expected = complete_windows(t0, seconds)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len({s.window_id for s in reader.poll()}) < 2 * len(expected):
+        pass
+    replayed = reader.poll()
+    reader.close()
+    for cam in ("cam-r1", "cam-r2"):
+        full = sorted(s.window_start_ns for s in replayed if s.camera_id == cam and not s.flags)
+        assert full == expected
+    assert all("flush" in s.flags for s in replayed if s.flags)  # the tail, closed at the end
+    live = ScoreReader(env.topics["scores"])
+    assert live.poll() == []  # the live scores topic is untouched
+    live.close()
