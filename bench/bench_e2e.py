@@ -91,6 +91,11 @@ class RtspServer:
 
     def __init__(self, mounts: dict[str, Path]) -> None:
         args = [a for name, p in mounts.items() for a in ("--mount", f"/{name}={p}")]
+        deadline = time.monotonic() + 20
+        while _port_open(RTSP_PORT):  # a previous run's server still shutting down
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"port {RTSP_PORT} is taken (another bench running?)")
+            time.sleep(0.2)
         self.log = (STACK / "logs" / "rtsp-bench-e2e.log").open("ab")
         self.proc = subprocess.Popen(
             [
@@ -109,6 +114,9 @@ class RtspServer:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"RTSP server did not start (see {self.log.name})")
             time.sleep(0.1)
+        time.sleep(0.5)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"RTSP server exited (port {RTSP_PORT} taken?); see {self.log.name}")
 
     def close(self) -> None:
         self.proc.terminate()
@@ -136,7 +144,7 @@ class Pipeline:
             "VIGIL_REDIS__STREAM": self.stream,
             "VIGIL_REDIS__CHANNEL": f"{self.stream}:live",
             "VIGIL_HTTP__HOST": "127.0.0.1",
-            "VIGIL_LOG_LEVEL": "WARNING",
+            "VIGIL_LOG_LEVEL": "INFO",
             **(extra_env or {}),
         }
         for cam, url in cameras.items():

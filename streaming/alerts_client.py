@@ -155,11 +155,14 @@ class AlertsClient:
         cursor = "0"
         while True:
             resp = cast(list[Any], self.redis.xreadgroup(group, consumer, {self.stream: cursor}, count=100))
-            entries = [(eid, f) for eid, f in (resp[0][1] if resp else []) if f]
+            entries = resp[0][1] if resp else []
             if not entries:
                 return
             for entry_id, fields in entries:
-                yield _parse(entry_id, fields)
+                if fields:
+                    yield _parse(entry_id, fields)
+                else:  # trimmed away by MAXLEN while pending: nothing left to handle
+                    self.redis.xack(self.stream, group, entry_id)
             cursor = _text(entries[-1][0])
 
     def _filter(self, group: str, alert: ReceivedAlert, camera: str | None) -> Iterator[ReceivedAlert]:
