@@ -133,8 +133,9 @@ def ingest_once(path: Path, spec: AnalysisSpec, options: SessionOptions) -> tupl
 
 
 def run_variants(path: Path, content_s: float, rounds: int) -> list[Measure]:
-    """Measure every variant ``rounds`` times, interleaved (A B C ... A B C ...), keeping the least
-    CPU of each: on a shared machine the minimum is the least disturbed run."""
+    """Measure every variant ``rounds`` times, interleaved (A B C ... A B C ...), each time on its
+    second consecutive run (warm), keeping the least CPU of each: on a shared machine the minimum
+    is the least disturbed run."""
     spec = default_spec()
     defaults = session_options(IngestConfig())
     variants: list[tuple[str, Callable[[], tuple[int, int | None]]]] = []
@@ -164,6 +165,7 @@ def run_variants(path: Path, content_s: float, rounds: int) -> list[Measure]:
     for r in range(rounds):
         print(f"  round {r + 1}/{rounds}", flush=True)
         for name, fn in variants:
+            fn()  # warm-up: the run right after another variant pays for its caches and heap
             gc.collect()
             start = cpu_time()
             frames, size = fn()

@@ -82,6 +82,12 @@ class IngestMetrics:
             ["camera"],
             registry=registry,
         )
+        self.abandoned_sessions = Gauge(
+            "vigil_ingest_abandoned_sessions",
+            "Stalled sessions whose worker thread is still stuck inside FFmpeg (should drain to 0).",
+            ["camera"],
+            registry=registry,
+        )
         self.capture_to_publish = Histogram(
             "vigil_ingest_capture_to_publish_seconds",
             "From a record's capture time to the bus acknowledging it.",
@@ -96,6 +102,7 @@ class IngestMetrics:
         self.camera_has_audio.labels(camera).set(0)
         self.publish_inflight.labels(camera).set(0)
         self.crash_looping.labels(camera).set(0)
+        self.abandoned_sessions.labels(camera).set(0)
         self.decode_errors.labels(camera)
         streams = ("video", "audio") if audio else ("video",)
         for stream in streams:

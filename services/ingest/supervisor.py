@@ -78,6 +78,7 @@ class CameraSupervisor:
         self.sessions_started = 0
         self.last_error: str | None = None
         self._last_frame_mono: float | None = None  # across sessions: a silent camera's age grows
+        self._abandoned: list[threading.Thread] = []  # stalled workers still inside FFmpeg
         self._thread = threading.Thread(target=self._loop, name=f"ingest-{camera_id}", daemon=True)
         metrics.init_camera(camera_id, audio=want_audio)
 
@@ -154,6 +155,7 @@ class CameraSupervisor:
             if session.frames_decoded:
                 self._last_frame_mono = session.last_frame_mono
             self._report_age()
+            self._count_abandoned()
             if not worker.is_alive():
                 return box[0] if box else SessionResult("error", "session thread died", 0, 0)
             if self._stop.is_set():
@@ -163,6 +165,7 @@ class CameraSupervisor:
                 # Abandon the worker: it may be stuck inside FFmpeg; it exits on its own
                 # timeout and, being cancelled, publishes nothing more.
                 session.cancel()
+                self._abandoned.append(worker)
                 what = "after its last frame" if session.frames_decoded else "since connecting"
                 detail = f"no frame for {age:.1f} s {what} (stalled stream)"
                 return SessionResult("stall", detail, session.frames_decoded, session.records)
@@ -210,6 +213,11 @@ class CameraSupervisor:
             self._stop.wait(min(remaining, WATCH_INTERVAL_S))
             self.heartbeat.beat()
             self._report_age()
+            self._count_abandoned()
+
+    def _count_abandoned(self) -> None:
+        self._abandoned = [t for t in self._abandoned if t.is_alive()]
+        self._metrics.abandoned_sessions.labels(self.camera_id).set(len(self._abandoned))
 
     def _report_age(self) -> None:
         if self._last_frame_mono is not None:
