@@ -117,6 +117,7 @@ class FusionService:
         self._paused_total = 0.0
         self._pending_seek: set[TopicPartition] = set()
         self._replay_end: dict[TopicPartition, int] | None = None
+        self._replay_logged = 0.0
         self._resend: deque[tuple[contracts.WindowScore, int]] = deque()
         self._resend_lock = threading.Lock()
         self._inflight_sends = 0
@@ -198,6 +199,7 @@ class FusionService:
             self._commit(only=revoked)
         except Exception as exc:  # the next owner replays from the older commit: safe
             log.warning("fusion: commit on revoke failed: %s", exc)
+        self._pending_seek -= revoked
         dropped = self.assembler.drop_partitions(revoked)
         self.tracker.forget(revoked)
         for tp in revoked:
@@ -391,8 +393,10 @@ class FusionService:
 
     def _seek_assigned(self, consumer: Consumer, records: list[Record]) -> list[Record]:
         """Position newly assigned partitions; records this poll returned for them are read again."""
-        tps, self._pending_seek = self._pending_seek, set()
-        tps &= consumer.assignment()
+        pending, self._pending_seek = self._pending_seek, set()
+        assigned = consumer.assignment()
+        tps = pending & assigned
+        self._pending_seek |= pending - assigned  # assignment not visible yet: next round
         if self.replay is not None:
             self._seek_replay(consumer, tps)
         else:
@@ -418,10 +422,15 @@ class FusionService:
         )
 
     def _replay_finished(self, consumer: Consumer) -> bool:
-        if self.replay is None or self._replay_end is None or self._pending_seek:
+        if self.replay is None or not self._replay_end or self._pending_seek:
             return False
         positions = self.tracker.positions()
-        return all(positions.get(tp, 0) >= end for tp, end in self._replay_end.items())
+        left = sum(max(0, end - positions.get(tp, 0)) for tp, end in self._replay_end.items())
+        now = time.monotonic()
+        if left and now - self._replay_logged >= 5.0:
+            log.info("fusion replay: %d records left", left)
+            self._replay_logged = now
+        return left == 0
 
     def _finish_replay(self) -> None:
         self._enqueue(self.assembler.flush(self._now()))

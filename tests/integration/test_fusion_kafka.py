@@ -9,6 +9,7 @@ topic and the worker goes on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,6 +41,7 @@ from tests.fusion_stub_model import (
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = stub_contract()
 S = CONTRACT.samples_per_window
+FUSION = [sys.executable, "-m", "services.cli", "fusion"]
 
 
 @dataclass
@@ -91,10 +93,8 @@ def env(stack: object, tmp_path: Path) -> Iterator[Env]:
     admin = KafkaAdminClient(bootstrap_servers="127.0.0.1:9092")
     existing = set(admin.list_topics())
     names = [t for t in (*topics.values(), topics["scores"] + ".replay") if t in existing]
-    try:
+    with contextlib.suppress(Exception):  # best effort: leftovers are harmless, names are unique
         admin.delete_topics(names)
-    except Exception:  # best effort: leftovers are harmless, names are unique
-        pass
     admin.close()
 
 
@@ -108,7 +108,7 @@ class Worker:
     def start(self) -> Worker:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "fusion"],
+                FUSION,
                 cwd=ROOT,
                 env=self.env.vars,
                 stdout=out,
@@ -435,25 +435,21 @@ def test_replay_into_a_separate_topic_stops_at_the_end(env: Env) -> None:
     )
     producer.close()
     replay_topic = env.topics["scores"] + ".replay"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "fusion",
-            "--replay-from",
-            str(start_ms),
-            "--scores-topic",
-            replay_topic,
-        ],
-        cwd=ROOT,
-        env=env.vars,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = env.tmp / "replay.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*FUSION, "--replay-from", str(start_ms), "--scores-topic", replay_topic],
+            cwd=ROOT,
+            env=env.vars,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            rc = proc.wait(90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("replay did not stop at the end offsets:\n" + log.read_text()[-3000:])
+    assert rc == 0, log.read_text()[-3000:]
     reader = ScoreReader(replay_topic)
     expected = complete_windows(t0, seconds)
     deadline = time.monotonic() + 30
