@@ -120,7 +120,6 @@ class FusionService:
         self._replay_logged = 0.0
         self._resend: deque[tuple[contracts.WindowScore, int]] = deque()
         self._resend_lock = threading.Lock()
-        self._inflight_sends = 0
         self.error: BaseException | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -238,7 +237,12 @@ class FusionService:
         try:
             while not self._stop.is_set():
                 self.heartbeat.beat()
-                records = consumer.poll(POLL_TIMEOUT_S, max_records=MAX_POLL_RECORDS)
+                try:
+                    records = consumer.poll(POLL_TIMEOUT_S, max_records=MAX_POLL_RECORDS)
+                except BusError as exc:  # Kafka away: keep the heartbeat, retry (liveness stays green)
+                    log.warning("fusion: poll failed: %s (retrying)", exc)
+                    self._stop.wait(1.0)
+                    continue
                 if consumer.assignment():
                     self._assigned.set()
                 else:
@@ -252,7 +256,10 @@ class FusionService:
                 self._backpressure(consumer)
                 now = time.monotonic()
                 if now - last_commit >= COMMIT_INTERVAL_S:
-                    self._commit()
+                    try:
+                        self._commit()
+                    except BusError as exc:  # e.g. a rebalance in progress: the next commit covers it
+                        log.warning("fusion: commit failed: %s", exc)
                     last_commit = now
                 if now - last_lag >= LAG_INTERVAL_S:
                     self._update_lag(consumer)
