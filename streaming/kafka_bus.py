@@ -513,8 +513,9 @@ class _ListenerAdapter(AsyncConsumerRebalanceListener):  # type: ignore[misc]
     from a worker keeps the loop (and heartbeats) running while the listener commits.
     """
 
-    def __init__(self, listener: RebalanceListener, consumer: Any) -> None:
+    def __init__(self, listener: RebalanceListener | None, consumer: Any) -> None:
         self._listener = listener
+        self._consumer = consumer
         self._net = getattr(consumer, "_net", None)
         self.closing = False  # like the in-memory bus, close() tells the listener nothing
 
@@ -546,14 +547,30 @@ class _ListenerAdapter(AsyncConsumerRebalanceListener):  # type: ignore[misc]
         threading.Thread(target=work, name="vigil-rebalance-listener", daemon=True).start()
         await done
 
+    def _rewind_then_notify(self, assigned: set[TopicPartition]) -> None:
+        # kafka-python 3 keeps a partition's fetch position when a rebalance hands it back to
+        # the same member, while every member was told it was revoked (and so dropped its state
+        # for it). Restart assigned partitions at the committed offset, as the in-memory bus
+        # does, so nothing between the commit and the old position is skipped.
+        for tp in assigned:
+            committed = self._consumer.committed(_ktp(tp))
+            if committed is not None:
+                self._consumer.seek(_ktp(tp), committed)
+        if self._listener is not None:
+            self._listener.on_partitions_assigned(assigned)
+
+    def _revoked(self, revoked: set[TopicPartition]) -> None:
+        if self._listener is not None:
+            self._listener.on_partitions_revoked(revoked)
+
     async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
-        await self._run(self._listener.on_partitions_revoked, revoked)
+        await self._run(self._revoked, revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
-        await self._run(self._listener.on_partitions_assigned, assigned)
+        await self._run(self._rewind_then_notify, assigned)
 
     async def on_partitions_lost(self, lost: Iterable[Any]) -> None:
-        await self._run(self._listener.on_partitions_revoked, lost)
+        await self._run(self._revoked, lost)
 
 
 class KafkaBusConsumer:
@@ -571,7 +588,7 @@ class KafkaBusConsumer:
 
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener | None = None) -> None:
         """Join the group for ``topics`` (the assignment arrives during ``poll``)."""
-        self._listener = _ListenerAdapter(listener, self._consumer) if listener is not None else None
+        self._listener = _ListenerAdapter(listener, self._consumer)
         self._consumer.subscribe(list(topics), listener=self._listener)
 
     def poll(self, timeout_s: float, max_records: int | None = None) -> list[Record]:
