@@ -320,26 +320,54 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _HeaderField:
+    """How to check one header field of a record class (worked out once per class, not per record)."""
+
+    name: str
+    type_name: str
+    allowed: tuple[type, ...]
+    optional: bool
+
+
+def _header_fields(cls: type[Any]) -> tuple[tuple[_HeaderField, ...], frozenset[str]]:
+    """The header fields of ``cls`` (all but the payload) and the names of all its fields."""
+    payload_name = _PAYLOAD_FIELD[cls]
+    specs = tuple(
+        _HeaderField(
+            f.name,
+            str(f.type),
+            _TYPES.get(str(f.type), (object,)),
+            f.default is not MISSING or f.default_factory is not MISSING,
+        )
+        for f in fields(cls)
+        if f.name != payload_name
+    )
+    return specs, frozenset(f.name for f in fields(cls))
+
+
+_HEADER_FIELDS = {cls: _header_fields(cls) for cls in _KINDS.values()}
+
+
 def _build(cls: type[T], header: dict[str, Any], payload: bytes) -> T:
     payload_name = _PAYLOAD_FIELD[cls]
     kwargs: dict[str, Any] = {payload_name: payload}
-    for f in fields(cls):
-        if f.name == payload_name:
-            continue
+    specs, names = _HEADER_FIELDS[cls]
+    for f in specs:
         if f.name not in header:
-            if f.default is not MISSING or f.default_factory is not MISSING:  # optional in the header
+            if f.optional:  # optional in the header
                 continue
             raise ContractError(f"{cls.__name__}: header lacks field {f.name!r}")
         raw: object = header[f.name]
-        allowed = _TYPES.get(str(f.type), (object,))
+        allowed = f.allowed
         if isinstance(raw, bool) and bool not in allowed:
-            raise ContractError(f"{cls.__name__}: field {f.name!r} has a boolean, expected {f.type}")
+            raise ContractError(f"{cls.__name__}: field {f.name!r} has a boolean, expected {f.type_name}")
         if not isinstance(raw, allowed):
-            raise ContractError(f"{cls.__name__}: field {f.name!r} is {type(raw).__name__}, expected {f.type}")
+            raise ContractError(f"{cls.__name__}: field {f.name!r} is {type(raw).__name__}, expected {f.type_name}")
         value = cast(Any, raw)
-        if f.type == "float":
+        if f.type_name == "float":
             value = float(value)
-        elif f.type == "dict[str, float]":
+        elif f.type_name == "dict[str, float]":
             if not all(
                 isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
                 for k, v in value.items()
@@ -351,7 +379,7 @@ def _build(cls: type[T], header: dict[str, Any], payload: bytes) -> T:
                 raise ContractError(f"{cls.__name__}: field {f.name!r} must be a list of strings")
             value = tuple(value)
         kwargs[f.name] = value
-    unknown = set(header) - {f.name for f in fields(cls)}
+    unknown = header.keys() - names
     if unknown:
         raise ContractError(f"{cls.__name__}: unknown header field(s) {sorted(unknown)}")
     try:
