@@ -123,9 +123,7 @@ def test_camera_to_subscriber(pipeline: Pipeline, e2e_cameras, stack, tmp_path: 
     pipeline.start("fusion")
     wait_for(lambda: pipeline.ready("alert") and pipeline.ready("fusion"), 90, "alert and fusion ready")
     pipeline.start("ingest")
-    client = AlertsClient.from_config(
-        RedisConfig(url=stack.redis_url, stream=pipeline.stream)  # type: ignore[arg-type]
-    )
+    client = AlertsClient.from_config(RedisConfig(url=stack.redis_url, stream=pipeline.stream))
     received: list[ReceivedAlert] = []
     incident_cams = {f"cam-{m}" for m, inc in e2e_cameras.clips.items() if inc}
 

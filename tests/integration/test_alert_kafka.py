@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -103,7 +104,8 @@ def env(stack, tmp_path: Path) -> Iterator[dict[str, str]]:
 def stream_ids(env: dict[str, str]) -> list[str]:
     r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
     try:
-        return [f[b"id"].decode() for _e, f in r.xrange(env["VIGIL_REDIS__STREAM"])]
+        entries: list[Any] = r.xrange(env["VIGIL_REDIS__STREAM"])  # type: ignore[assignment]
+        return [f[b"id"].decode() for _e, f in entries]
     except redis.ConnectionError:
         return []
 

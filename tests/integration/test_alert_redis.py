@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -43,7 +44,7 @@ def rconfig(stack) -> Iterator[RedisConfig]:
         retry_backoff_initial_s=0.05,
         retry_backoff_max_s=0.5,
         socket_timeout_s=2.0,
-    )  # type: ignore[arg-type]
+    )
     yield cfg
     r = redis.Redis.from_url(stack.redis_url)
     try:
@@ -56,7 +57,8 @@ def rconfig(stack) -> Iterator[RedisConfig]:
 
 def stream_ids(cfg: RedisConfig) -> list[str]:
     r = redis.Redis.from_url(cfg.url.get_secret_value())
-    return [fields[b"id"].decode() for _eid, fields in r.xrange(cfg.stream)]
+    entries: list[Any] = r.xrange(cfg.stream)  # type: ignore[assignment]
+    return [fields[b"id"].decode() for _eid, fields in entries]
 
 
 def test_delivery_is_idempotent_and_publishes_live(rconfig: RedisConfig) -> None:
@@ -152,8 +154,8 @@ def test_crashed_subscriber_pending_alerts_are_claimed(rconfig: RedisConfig) -> 
     time.sleep(0.2)
     got = list(client.consume("ops", "rescuer", claim_idle_ms=100))
     assert {a.id for a in got} == pending  # exactly the crashed member's unacknowledged alerts
-    for alert in got:
-        client.ack("ops", alert)
+    for claimed in got:
+        client.ack("ops", claimed)
     assert client.pending_count("ops") == 0
     assert acked | pending == {a.id for a in alerts}
     store.close()

@@ -52,7 +52,7 @@ def score(
 def policy(**kw: object) -> AlertPolicy:
     cfg = AlertPolicyConfig(
         **{"raise_k": 2, "raise_n": 3, "resolve_m": 3, "cooldown_s": 10.0, "update_min_interval_s": 2.0, **kw}
-    )  # type: ignore[arg-type]
+    )
     return AlertPolicy("cam-1", cfg)
 
 
