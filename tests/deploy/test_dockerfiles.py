@@ -75,6 +75,7 @@ def test_fusion_base_cuda_matches_onnxruntime_gpu() -> None:
     cuda_major = re.match(r"nvidia/cuda:(\d+)\.", args["CUDA_IMAGE"])
     assert cuda_major, args["CUDA_IMAGE"]
     import onnxruntime as ort
+
     if ort.__version__ != args["ORT_VERSION"]:
         pytest.fail(
             f"Dockerfile.fusion pins onnxruntime-gpu {args['ORT_VERSION']}, the venv has {ort.__version__}: "
@@ -135,3 +136,19 @@ def test_default_model_is_baked_where_the_code_looks(name: str) -> None:
     assert DEFAULT_MODEL_PATH.parent == Path(models.__file__).resolve().parent / "default"
     runs = " ".join(args for word, args in instructions(name) if word == "RUN")
     assert "cp -r /src/models/default/." in runs and '"${PKG}/default/"' in runs
+
+
+@pytest.mark.parametrize("name", SERVICE_IMAGES)
+def test_service_image_copies_every_runtime_package(name: str) -> None:
+    """Each top-level package the services ship (pyproject's package list) is copied into the image."""
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"][
+        "include"
+    ]
+    runtime = {p.rstrip("*") for p in include} - {"bench"}  # benchmarks are not part of an image
+    copied = {
+        args.split()[0].rstrip("/")
+        for word, args in instructions(name)
+        if word == "COPY" and "--from=" not in args
+    }
+    missing = sorted(runtime - copied)
+    assert not missing, f"{name} does not COPY {missing}: the installed services would fail to import them"
