@@ -138,7 +138,7 @@ class DemoPrinter:
             if alert.type != "raised"
             else describe(data["class"], data["contribution"], tuple(data["missing_modalities"]))
         )
-        shown = data["score"] if alert.type == "raised" else data["peak_score"]
+        shown = data["peak_score"]  # the incident's strongest evidence so far, not one window's
         line = f"[clip {clip_t:5.1f}s] {mark} {data['camera']}  {data['class']} {shown:.2f}  {text}"
         if alert.type == "raised" and self.incident_s is not None:
             delay = clip_t - self.incident_s

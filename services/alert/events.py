@@ -101,7 +101,7 @@ def build_alert(event: IncidentEvent, *, now_ns: int, inline_max_bytes: int, evi
                 event.class_name,
                 contribution,
                 w.missing,
-                peak if event.type != "raised" else score,
+                peak,
             ),
         },
     }

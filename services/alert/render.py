@@ -19,7 +19,7 @@ def pretty(event: dict[str, Any]) -> str:
     window = data.get("window", {})
     return (
         f"{event.get('time', '?')} {_MARK.get(kind, kind.upper()):6} {data.get('camera', '?')}  "
-        f"{data.get('class', '?')} {float(data.get('score', 0.0)):.2f}  {data.get('summary', '')}  "
+        f"{data.get('class', '?')} {float(data.get('peak_score', data.get('score', 0.0))):.2f}  {data.get('summary', '')}  "
         f"[window {str(window.get('start', '?'))[11:23]}-{str(window.get('end', '?'))[11:23]}, "
         f"capture-to-alert {float(data.get('capture_to_alert_seconds', 0.0)):.2f}s, "
         f"incident {data.get('incident_id', '?')}]"
