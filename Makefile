@@ -13,7 +13,6 @@ PIP := $(PY) -m pip
 DEPS_ID := $(shell (pwd; cat pyproject.toml) | md5sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(DEPS_ID)
 STAMP_ALL := $(VENV)/.installed-all-$(DEPS_ID)
-export VIGIL_PYTHON := $(abspath $(PY))
 
 .PHONY: demo test test-unit lint stack-up stack-down install install-run install-system bench docs clean
 

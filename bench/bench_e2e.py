@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-STACK = Path(os.environ.get("VIGIL_STACK_DIR", ROOT / ".stack"))
+STACK = Path(os.environ.get("STACK_DIR", ROOT / ".stack"))
 BENCH_DIR = STACK / "bench"
 RTSP_PORT = 8557
 LATENCY_CLIP_S = 40.0
@@ -99,7 +99,7 @@ class RtspServer:
         self.log = (STACK / "logs" / "rtsp-bench-e2e.log").open("ab")
         self.proc = subprocess.Popen(
             [
-                os.environ.get("VIGIL_SYSTEM_PYTHON", "/usr/bin/python3"),
+                os.environ.get("STACK_SYSTEM_PYTHON", "/usr/bin/python3"),
                 str(ROOT / "scripts" / "stack" / "rtsp_server.py"),
                 "--port",
                 str(RTSP_PORT),

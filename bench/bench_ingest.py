@@ -41,7 +41,7 @@ from streaming.runtime import topic_specs
 TARGET_RATIO = 0.75
 TARGET_BYTES_PER_S = 100_000
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CLIP = Path(os.environ.get("VIGIL_STACK_DIR", ROOT / ".stack")) / "bench" / "ingest-720p30-noisy.mp4"
+DEFAULT_CLIP = Path(os.environ.get("STACK_DIR", ROOT / ".stack")) / "bench" / "ingest-720p30-noisy.mp4"
 
 
 @dataclass

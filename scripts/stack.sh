@@ -13,15 +13,15 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERE="$ROOT/scripts/stack"
-STACK="${VIGIL_STACK_DIR:-$ROOT/.stack}"
-PY="${VIGIL_PYTHON:-$ROOT/.venv/bin/python}"
-SYS_PY="${VIGIL_SYSTEM_PYTHON:-/usr/bin/python3}"
+STACK="${STACK_DIR:-$ROOT/.stack}"
+PY="${STACK_PYTHON:-$ROOT/.venv/bin/python}"
+SYS_PY="${STACK_SYSTEM_PYTHON:-/usr/bin/python3}"
 LOGS="$STACK/logs"
 PIDS="$STACK/pids"
 CLIPS="$STACK/clips"
 KAFKA_DIR="$STACK/kafka"
 KAFKA_LIBS="$KAFKA_DIR/libs"
-KAFKA_HEAP="${VIGIL_KAFKA_HEAP:--Xmx512m -Xms256m}"
+KAFKA_HEAP="${STACK_KAFKA_HEAP:--Xmx512m -Xms256m}"
 RTSP_PORT=8554
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -117,7 +117,7 @@ kafka_up() {
         log "starting kafka"
         spawn kafka "$LOGS/kafka.out" "${JAVA_CMD[@]}" kafka.Kafka "$KAFKA_DIR/server.properties"
     fi
-    "$PY" "$HERE/probe.py" kafka 127.0.0.1:9092 --timeout "${VIGIL_KAFKA_TIMEOUT:-120}" \
+    "$PY" "$HERE/probe.py" kafka 127.0.0.1:9092 --timeout "${STACK_KAFKA_TIMEOUT:-120}" \
         --pid "$(pid_of kafka kafka.Kafka || true)" >&2 ||
         { tail -n 20 "$LOGS/kafka.out" >&2 || true; die "kafka did not become ready" "$LOGS/kafka.log"; }
 }

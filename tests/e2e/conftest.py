@@ -89,7 +89,7 @@ def e2e_cameras(stack: LocalStack) -> Iterator[E2ECameras]:  # noqa: F811
     log = (STACK_DIR / "logs" / "rtsp-e2e.log").open("ab")
     proc = subprocess.Popen(
         [
-            os.environ.get("VIGIL_SYSTEM_PYTHON", "/usr/bin/python3"),
+            os.environ.get("STACK_SYSTEM_PYTHON", "/usr/bin/python3"),
             str(ROOT / "scripts" / "stack" / "rtsp_server.py"),
             "--port",
             str(E2E_PORT),

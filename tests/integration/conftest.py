@@ -38,7 +38,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_SH = ROOT / "scripts" / "stack.sh"
-STACK_DIR = Path(os.environ.get("VIGIL_STACK_DIR", ROOT / ".stack"))
+STACK_DIR = Path(os.environ.get("STACK_DIR", ROOT / ".stack"))
 
 
 def _stack(*args: str, timeout: float = 300) -> None:
@@ -133,7 +133,7 @@ def rtsp_auth_server(stack: LocalStack) -> Iterator[AuthRtspServer]:
     log = (STACK_DIR / "logs" / "rtsp-auth.log").open("ab")
     proc = subprocess.Popen(
         [
-            os.environ.get("VIGIL_SYSTEM_PYTHON", "/usr/bin/python3"),
+            os.environ.get("STACK_SYSTEM_PYTHON", "/usr/bin/python3"),
             str(ROOT / "scripts" / "stack" / "rtsp_server.py"),
             "--port",
             str(server.port),

@@ -154,7 +154,7 @@ class PrivateRtspServer:
         log = (STACK_DIR / "logs" / "rtsp-ingest-test.log").open("ab")
         self.proc = subprocess.Popen(
             [
-                os.environ.get("VIGIL_SYSTEM_PYTHON", "/usr/bin/python3"),
+                os.environ.get("STACK_SYSTEM_PYTHON", "/usr/bin/python3"),
                 str(ROOT / "scripts" / "stack" / "rtsp_server.py"),
                 "--port",
                 str(self.port),

@@ -94,3 +94,33 @@ def test_cli_unknown_key_exits_nonzero_naming_it(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "unknown key 'fusion.max_bach'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_tooling_uses_no_vigil_variables_that_are_not_config_keys() -> None:
+    """Every VIGIL_* variable is read as configuration, so scripts must not invent their own:
+    a stray one (say VIGIL_PYTHON exported by make) would stop every service at start-up."""
+    import re
+
+    from streaming.config import VigilConfig
+
+    root = Path(__file__).resolve().parents[2]
+    files = [
+        root / "Makefile",
+        root / ".ci" / "run",
+        *(root / "scripts").rglob("*"),
+        *(root / "tests").rglob("*.py"),
+        *(root / "bench").rglob("*.py"),
+        *(root / "docker").rglob("*"),
+        root / "docker-compose.yml",
+    ]
+    top_level = set(VigilConfig.model_fields) | {"config"}
+    for path in files:
+        if not path.is_file():
+            continue
+        # in Python only string literals name variables (VIGIL_SERVICES = {...} is a constant)
+        pattern = r"[\"'{]VIGIL_([A-Z][A-Z0-9_]*)" if path.suffix == ".py" else r"\bVIGIL_([A-Z][A-Z0-9_]*)"
+        for name in re.findall(pattern, path.read_text(errors="replace")):
+            key = name.split("__")[0].lower()
+            assert key in top_level or name.startswith("_"), (
+                f"{path.relative_to(root)}: VIGIL_{name} is no config key"
+            )
