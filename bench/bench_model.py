@@ -65,7 +65,9 @@ def throughput(model: FusionModel, batch: int, seconds: float) -> dict[str, floa
     """Windows/s and latency percentiles for ``batch`` windows per call, measured for ~``seconds``."""
     c = model.contract
     rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (batch, c.frames_per_window, c.frame_height, c.frame_width, 3), dtype=np.uint8)
+    frames = rng.integers(
+        0, 256, (batch, c.frames_per_window, c.frame_height, c.frame_width, 3), dtype=np.uint8
+    )
     audio = (0.05 * rng.standard_normal((batch, c.samples_per_window))).astype(np.float32)
     for _ in range(3):
         model.predict(frames, audio)
@@ -76,16 +78,22 @@ def throughput(model: FusionModel, batch: int, seconds: float) -> dict[str, floa
         model.predict(frames, audio)
         lat.append(time.perf_counter() - t0)
     arr = np.asarray(lat)
-    return {"batch": batch, "windows_per_s": round(batch * len(arr) / arr.sum(), 1),
-            "p50_ms": round(1e3 * float(np.median(arr)), 2), "p95_ms": round(1e3 * float(np.percentile(arr, 95)), 2),
-            "calls": len(arr)}
+    return {
+        "batch": batch,
+        "windows_per_s": round(batch * len(arr) / arr.sum(), 1),
+        "p50_ms": round(1e3 * float(np.median(arr)), 2),
+        "p95_ms": round(1e3 * float(np.percentile(arr, 95)), 2),
+        "calls": len(arr),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table (and JSON with --json)."""
     ap = argparse.ArgumentParser(prog="bench_model", description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
-    ap.add_argument("--providers", default="CPUExecutionProvider", help="comma-separated ONNX Runtime providers")
+    ap.add_argument(
+        "--providers", default="CPUExecutionProvider", help="comma-separated ONNX Runtime providers"
+    )
     ap.add_argument("--threads", type=int, default=2, help="intra-op threads (CPU provider)")
     ap.add_argument("--batches", default="1,8,32")
     ap.add_argument("--seconds", type=float, default=3.0, help="measuring time per batch size")
@@ -94,18 +102,26 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.model)
     model = FusionModel(path, providers=args.providers.split(","), intra_op_threads=args.threads)
     result = {
-        "model": str(path), "size_mb": round(path.stat().st_size / 1e6, 2), "providers": model.providers,
-        "threads": args.threads, "parameters": parameters(path), "trainable_parameters": trainable_parameters(),
+        "model": str(path),
+        "size_mb": round(path.stat().st_size / 1e6, 2),
+        "providers": model.providers,
+        "threads": args.threads,
+        "parameters": parameters(path),
+        "trainable_parameters": trainable_parameters(),
         "flops_per_window": flops_per_window(),
         "runs": [throughput(model, int(b), args.seconds) for b in args.batches.split(",")],
     }
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     result["load_average_1m"] = round(load, 2)
-    print(f"model {result['model']} ({result['size_mb']} MB), providers {result['providers']}, "
-          f"threads {args.threads}, 1-min load average {load:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"model {result['model']} ({result['size_mb']} MB), providers {result['providers']}, "
+        f"threads {args.threads}, 1-min load average {load:.2f} on {os.cpu_count()} CPUs"
+    )
     p = result["parameters"]
-    print(f"parameters: {result['trainable_parameters'] or 'n/a'} trainable (PyTorch); ONNX initializers "
-          f"{p['learned']:,} learned (BatchNorm folded) + {p['fixed_front_end']:,} fixed (DFT, mel)")
+    print(
+        f"parameters: {result['trainable_parameters'] or 'n/a'} trainable (PyTorch); ONNX initializers "
+        f"{p['learned']:,} learned (BatchNorm folded) + {p['fixed_front_end']:,} fixed (DFT, mel)"
+    )
     fl = result["flops_per_window"]
     print(f"FLOPs per window: {fl / 1e6:.1f} M" if fl else "FLOPs per window: n/a (torch not installed)")
     print(f"{'batch':>6} {'windows/s':>10} {'p50 ms':>8} {'p95 ms':>8}")

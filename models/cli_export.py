@@ -33,8 +33,12 @@ def training_summary(metrics: dict[str, Any]) -> dict[str, Any]:
         "anomaly_ap": ho.get("both", {}).get("anomaly_ap"),
         "anomaly_roc_auc": ho.get("both", {}).get("anomaly_roc_auc"),
         "per_class_ap": ho.get("both", {}).get("per_class_ap"),
-        "ablation_anomaly_ap": {m: ho.get(m, {}).get("anomaly_ap") for m in ("both", "audio_only", "video_only")},
-        "ambiguous_anomaly_ap": {m: amb.get(m, {}).get("anomaly_ap") for m in ("both", "audio_only", "video_only")},
+        "ablation_anomaly_ap": {
+            m: ho.get(m, {}).get("anomaly_ap") for m in ("both", "audio_only", "video_only")
+        },
+        "ambiguous_anomaly_ap": {
+            m: amb.get(m, {}).get("anomaly_ap") for m in ("both", "audio_only", "video_only")
+        },
         "ambiguous_fusion_gain_ap": amb.get("fusion_gain_ap"),
         "missing_audio_visual_incidents_ap": metrics.get("missing_audio", {}).get("visual_incidents_ap"),
     }

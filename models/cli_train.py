@@ -28,11 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=d["epochs"])
     parser.add_argument("--batch-size", type=int, default=d["batch_size"])
     parser.add_argument("--lr", type=float, default=d["lr"])
-    parser.add_argument("--modality-dropout", type=float, default=d["modality_dropout"],
-                        help="probability of masking audio (and, separately, video) per training window")
+    parser.add_argument(
+        "--modality-dropout",
+        type=float,
+        default=d["modality_dropout"],
+        help="probability of masking audio (and, separately, video) per training window",
+    )
     parser.add_argument("--threads", type=int, default=d["threads"], help="torch CPU threads")
-    parser.add_argument("--real-dir", default=None,
-                        help="folder of real clips with labels.csv/labels.json (see models/README.md)")
+    parser.add_argument(
+        "--real-dir",
+        default=None,
+        help="folder of real clips with labels.csv/labels.json (see models/README.md)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 
@@ -48,6 +55,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
     metrics = train(cfg, resume=args.resume)
     ho, amb = metrics["heldout"], metrics.get("ambiguous", {})
-    print(json.dumps({"heldout_both": ho["both"], "ambiguous_fusion_gain_ap": amb.get("fusion_gain_ap"),
-                      "missing_audio": metrics.get("missing_audio")}, indent=2))
+    print(
+        json.dumps(
+            {
+                "heldout_both": ho["both"],
+                "ambiguous_fusion_gain_ap": amb.get("fusion_gain_ap"),
+                "missing_audio": metrics.get("missing_audio"),
+            },
+            indent=2,
+        )
+    )
     return 0

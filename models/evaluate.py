@@ -15,19 +15,32 @@ from models.contract import CLASSES
 from models.metrics import average_precision, roc_auc
 from models.synth.windows import VISIBLE_INCIDENTS, WindowSet
 
-MODES: dict[str, tuple[float, float]] = {"both": (1.0, 1.0), "audio_only": (1.0, 0.0), "video_only": (0.0, 1.0)}
+MODES: dict[str, tuple[float, float]] = {
+    "both": (1.0, 1.0),
+    "audio_only": (1.0, 0.0),
+    "video_only": (0.0, 1.0),
+}
 
 #: predict(frames, audio, mask) -> (anomaly [B], class_probs [B,C])
-Predictor = Callable[[NDArray[np.uint8], NDArray[np.float32], NDArray[np.float32]],
-                     tuple[NDArray[np.float32], NDArray[np.float32]]]
+Predictor = Callable[
+    [NDArray[np.uint8], NDArray[np.float32], NDArray[np.float32]],
+    tuple[NDArray[np.float32], NDArray[np.float32]],
+]
 
 
-def summarize(labels: NDArray[np.float32], anomaly: NDArray[np.float32], class_probs: NDArray[np.float32],
-              classes: Sequence[str] = CLASSES) -> dict[str, Any]:
+def summarize(
+    labels: NDArray[np.float32],
+    anomaly: NDArray[np.float32],
+    class_probs: NDArray[np.float32],
+    classes: Sequence[str] = CLASSES,
+) -> dict[str, Any]:
     """Anomaly AP and ROC-AUC, per-class AP (incident classes) and their mean."""
     y_anom = 1.0 - labels[:, 0]
-    per_class = {c: round(average_precision(labels[:, i], class_probs[:, i]), 4)
-                 for i, c in enumerate(classes) if c != "normal"}
+    per_class = {
+        c: round(average_precision(labels[:, i], class_probs[:, i]), 4)
+        for i, c in enumerate(classes)
+        if c != "normal"
+    }
     finite = [v for v in per_class.values() if v == v]
     return {
         "anomaly_ap": round(average_precision(y_anom, anomaly), 4),
@@ -38,13 +51,15 @@ def summarize(labels: NDArray[np.float32], anomaly: NDArray[np.float32], class_p
     }
 
 
-def predict_modes(data: WindowSet, predict: Predictor, batch: int = 64) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def predict_modes(
+    data: WindowSet, predict: Predictor, batch: int = 64
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Run ``predict`` over ``data`` in each mode; returns mode -> (anomaly, class_probs)."""
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for mode, (ma, mv) in MODES.items():
         an, cp = [], []
         for i in range(0, len(data), batch):
-            f, a = data.frames[i:i + batch], data.audio[i:i + batch]
+            f, a = data.frames[i : i + batch], data.audio[i : i + batch]
             mask = np.tile(np.asarray([[ma, mv]], np.float32), (len(f), 1))
             r = predict(f, a, mask)
             an.append(np.asarray(r[0]))
@@ -53,23 +68,30 @@ def predict_modes(data: WindowSet, predict: Predictor, batch: int = 64) -> dict[
     return out
 
 
-def report(heldout_labels: NDArray[np.float32], heldout_scenarios: Sequence[str],
-           heldout_preds: dict[str, tuple[np.ndarray, np.ndarray]],
-           ambiguous_labels: NDArray[np.float32] | None = None,
-           ambiguous_preds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, Any]:
+def report(
+    heldout_labels: NDArray[np.float32],
+    heldout_scenarios: Sequence[str],
+    heldout_preds: dict[str, tuple[np.ndarray, np.ndarray]],
+    ambiguous_labels: NDArray[np.float32] | None = None,
+    ambiguous_preds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> dict[str, Any]:
     """Full report: held-out metrics per mode, fusion gain on the ambiguous set, missing-audio AP."""
     rep: dict[str, Any] = {"heldout": {"n": len(heldout_labels)}}
     for mode, (an, cp) in heldout_preds.items():
         rep["heldout"][mode] = summarize(heldout_labels, an, cp)
     if "video_only" in heldout_preds:
         # with audio masked: visual incidents against every non-incident window
-        sel = np.asarray([s in VISIBLE_INCIDENTS or heldout_labels[i, 0] > 0.5
-                          for i, s in enumerate(heldout_scenarios)])
+        sel = np.asarray(
+            [s in VISIBLE_INCIDENTS or heldout_labels[i, 0] > 0.5 for i, s in enumerate(heldout_scenarios)]
+        )
         an = heldout_preds["video_only"][0][sel]
         y = 1.0 - heldout_labels[sel, 0]
-        rep["missing_audio"] = {"visual_incidents_ap": round(average_precision(y, an), 4),
-                                "visual_incidents_roc_auc": round(roc_auc(y, an), 4),
-                                "n_pos": int(y.sum()), "n_neg": int((1 - y).sum())}
+        rep["missing_audio"] = {
+            "visual_incidents_ap": round(average_precision(y, an), 4),
+            "visual_incidents_roc_auc": round(roc_auc(y, an), 4),
+            "n_pos": int(y.sum()),
+            "n_neg": int((1 - y).sum()),
+        }
     if ambiguous_labels is not None and ambiguous_preds is not None:
         amb: dict[str, Any] = {"n": len(ambiguous_labels)}
         for mode, (an, cp) in ambiguous_preds.items():

@@ -27,13 +27,24 @@ def export_onnx(model: FusionNet, path: str | Path, contract: ModelContract, ops
     dyn = {name: {0: "batch"} for name in (*INPUT_NAMES, *OUTPUT_NAMES)}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # legacy-exporter deprecation and tracer notes
-        torch.onnx.export(model, (frames, audio, mask), buf,  # type: ignore[arg-type]
-                          dynamo=False, opset_version=opset, input_names=list(INPUT_NAMES),
-                          output_names=list(OUTPUT_NAMES), dynamic_axes=dyn, do_constant_folding=True)
+        torch.onnx.export(
+            model,
+            (frames, audio, mask),
+            buf,  # type: ignore[arg-type]
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=dyn,
+            do_constant_folding=True,
+        )
     proto = onnx.load_from_string(buf.getvalue())
     del proto.metadata_props[:]
-    for key, value in ((CONTRACT_KEY, contract.to_json()), ("vigil.model_version", contract.model_version),
-                       ("vigil.classes", ",".join(contract.classes))):
+    for key, value in (
+        (CONTRACT_KEY, contract.to_json()),
+        ("vigil.model_version", contract.model_version),
+        ("vigil.classes", ",".join(contract.classes)),
+    ):
         prop = proto.metadata_props.add()
         prop.key, prop.value = key, value
     proto.producer_name = "vigil"
@@ -45,7 +56,9 @@ def export_onnx(model: FusionNet, path: str | Path, contract: ModelContract, ops
     return out
 
 
-def max_abs_diff_vs_torch(model: FusionNet, path: str | Path, batch: int = 4, seed: int = 0) -> dict[str, float]:
+def max_abs_diff_vs_torch(
+    model: FusionNet, path: str | Path, batch: int = 4, seed: int = 0
+) -> dict[str, float]:
     """Run the same random inputs through PyTorch and ONNX Runtime (CPU); max |diff| per output."""
     import onnxruntime as ort
 
@@ -63,5 +76,7 @@ def max_abs_diff_vs_torch(model: FusionNet, path: str | Path, batch: int = 4, se
     ort_out = sess.run(list(OUTPUT_NAMES), feeds)
     with torch.no_grad():
         pt_out = model.eval()(torch.from_numpy(frames), torch.from_numpy(audio), torch.from_numpy(mask))
-    return {name: float(np.max(np.abs(o - p.numpy()))) for name, o, p in zip(OUTPUT_NAMES, ort_out, pt_out,
-                                                                             strict=True)}
+    return {
+        name: float(np.max(np.abs(o - p.numpy())))
+        for name, o, p in zip(OUTPUT_NAMES, ort_out, pt_out, strict=True)
+    }

@@ -29,6 +29,7 @@ LOG_EPS = 1e-6
 
 def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     """Triangular HTK-style mel filters, shape [n_mels, n_fft // 2 + 1]."""
+
     def hz2mel(f: np.ndarray) -> np.ndarray:
         return 2595.0 * np.log10(1.0 + f / 700.0)
 
@@ -65,13 +66,15 @@ class LogMel(nn.Module):
     def forward(self, audio: Tensor) -> Tensor:
         """audio [B,S] -> log-mel [B, n_mels, frames]."""
         spec = F.conv1d(audio.unsqueeze(1), self.dft, stride=self.hop)
-        re, im = spec[:, : self.n_bins], spec[:, self.n_bins:]
+        re, im = spec[:, : self.n_bins], spec[:, self.n_bins :]
         power = re * re + im * im
         return torch.log(torch.matmul(self.mel, power) + LOG_EPS)
 
 
 def _conv2d(cin: int, cout: int, stride: int | tuple[int, int]) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class AudioBranch(nn.Module):
@@ -95,7 +98,9 @@ class VideoBranch(nn.Module):
 
     def __init__(self, d: int) -> None:
         super().__init__()
-        self.cnn = nn.Sequential(_conv2d(6, 12, 2), _conv2d(12, 24, 2), _conv2d(24, 48, 2), _conv2d(48, 64, 1))
+        self.cnn = nn.Sequential(
+            _conv2d(6, 12, 2), _conv2d(12, 24, 2), _conv2d(24, 48, 2), _conv2d(48, 64, 1)
+        )
         self.proj = nn.Linear(128, d)
         self.temporal = nn.Conv1d(d, d, 3, padding=1)
 
@@ -128,9 +133,16 @@ class CrossBlock(nn.Module):
 class FusionNet(nn.Module):
     """Audio-visual cross-attention fusion with a learned, presence-masked gate."""
 
-    def __init__(self, n_classes: int = len(CLASSES), d: int = 64, heads: int = 4, n_mels: int = 64,
-                 frames: int = int(WINDOW_S * FPS), samples: int = int(WINDOW_S * SAMPLE_RATE),
-                 frame_size: int = FRAME_HEIGHT) -> None:
+    def __init__(
+        self,
+        n_classes: int = len(CLASSES),
+        d: int = 64,
+        heads: int = 4,
+        n_mels: int = 64,
+        frames: int = int(WINDOW_S * FPS),
+        samples: int = int(WINDOW_S * SAMPLE_RATE),
+        frame_size: int = FRAME_HEIGHT,
+    ) -> None:
         super().__init__()
         self.logmel = LogMel(n_mels=n_mels)
         self.audio = AudioBranch(n_mels, d)
@@ -169,8 +181,9 @@ class FusionNet(nn.Module):
         out = self.forward_features(video, mel, modality_mask)
         return out[0], out[1], out[2]
 
-    def forward_features(self, video: Tensor, mel: Tensor, modality_mask: Tensor,
-                         explain: bool = True) -> tuple[Tensor, ...]:
+    def forward_features(
+        self, video: Tensor, mel: Tensor, modality_mask: Tensor, explain: bool = True
+    ) -> tuple[Tensor, ...]:
         """From pooled frames and log-mel: (anomaly, class_probs, contribution, logits, aux_a, aux_v).
 
         ``explain`` re-runs the (cheap) fusion part with each modality masked to compute the
@@ -197,7 +210,7 @@ class FusionNet(nn.Module):
         logits_all, _ = self._fuse(a3, v3, masks)
         logits = logits_all[:b]
         p_all = torch.sigmoid(logits_all[:, 0])
-        p_both, p_a, p_v = p_all[:b], p_all[b:2 * b], p_all[2 * b:]
+        p_both, p_a, p_v = p_all[:b], p_all[b : 2 * b], p_all[2 * b :]
         # two-player Shapley value of the anomaly probability (baseline: no evidence = 0)
         phi_a = torch.clamp(0.5 * (p_a + p_both - p_v), min=0.0).unsqueeze(1) * ma
         phi_v = torch.clamp(0.5 * (p_v + p_both - p_a), min=0.0).unsqueeze(1) * mv

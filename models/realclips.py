@@ -47,7 +47,9 @@ class LabelledRange:
     cls: str
 
 
-def window_labels(ranges: Iterable[LabelledRange], t0: float, t1: float, min_overlap_s: float = 0.25) -> np.ndarray:
+def window_labels(
+    ranges: Iterable[LabelledRange], t0: float, t1: float, min_overlap_s: float = 0.25
+) -> np.ndarray:
     """Multi-hot labels [C] for the window [t0, t1) (normal when no incident overlaps)."""
     y = np.zeros(len(CLASSES), np.float32)
     need = min(min_overlap_s, (t1 - t0) / 2)
@@ -69,9 +71,13 @@ def read_labels(folder: str | Path) -> dict[str, list[LabelledRange]]:
             reader = csv.DictReader(fh)
             need = {"file", "start_s", "end_s", "class"}
             if not reader.fieldnames or not need <= set(reader.fieldnames):
-                raise LabelsError(f"{csv_path}: header must be file,start_s,end_s,class (got {reader.fieldnames})")
+                raise LabelsError(
+                    f"{csv_path}: header must be file,start_s,end_s,class (got {reader.fieldnames})"
+                )
             for i, r in enumerate(reader, start=2):
-                rows.append((f"{csv_path}:{i}", r["file"], r["start_s"] or "", r["end_s"] or "", r["class"] or ""))
+                rows.append(
+                    (f"{csv_path}:{i}", r["file"], r["start_s"] or "", r["end_s"] or "", r["class"] or "")
+                )
     elif json_path.is_file():
         try:
             data = json.loads(json_path.read_text())
@@ -80,9 +86,13 @@ def read_labels(folder: str | Path) -> dict[str, list[LabelledRange]]:
                 if not evs:
                     rows.append((str(json_path), clip["file"], "", "", ""))
                 for e in evs:
-                    rows.append((str(json_path), clip["file"], str(e["start_s"]), str(e["end_s"]), e["class"]))
+                    rows.append(
+                        (str(json_path), clip["file"], str(e["start_s"]), str(e["end_s"]), e["class"])
+                    )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise LabelsError(f"{json_path}: expected {{'clips': [{{'file', 'events': [...]}}]}} ({exc})") from exc
+            raise LabelsError(
+                f"{json_path}: expected {{'clips': [{{'file', 'events': [...]}}]}} ({exc})"
+            ) from exc
     else:
         raise LabelsError(f"{root}: no labels.csv or labels.json")
     for where, name, start, end, cls in rows:
@@ -101,8 +111,13 @@ def read_labels(folder: str | Path) -> dict[str, list[LabelledRange]]:
     return out
 
 
-def decode_clip(path: str | Path, fps: int = FPS, height: int = FRAME_HEIGHT, width: int = FRAME_WIDTH,
-                sample_rate: int = SAMPLE_RATE) -> tuple[list[tuple[float, np.ndarray]], np.ndarray | None]:
+def decode_clip(
+    path: str | Path,
+    fps: int = FPS,
+    height: int = FRAME_HEIGHT,
+    width: int = FRAME_WIDTH,
+    sample_rate: int = SAMPLE_RATE,
+) -> tuple[list[tuple[float, np.ndarray]], np.ndarray | None]:
     """Decode a clip: ([(time_s, frame uint8 [H,W,3]) ...], mono float32 audio or None)."""
     import av
 
@@ -130,9 +145,15 @@ def decode_clip(path: str | Path, fps: int = FPS, height: int = FRAME_HEIGHT, wi
     return frames, audio
 
 
-def load_real_windows(folder: str | Path, window_s: float = WINDOW_S, hop_s: float = HOP_S, fps: int = FPS,
-                      height: int = FRAME_HEIGHT, width: int = FRAME_WIDTH,
-                      sample_rate: int = SAMPLE_RATE) -> WindowSet:
+def load_real_windows(
+    folder: str | Path,
+    window_s: float = WINDOW_S,
+    hop_s: float = HOP_S,
+    fps: int = FPS,
+    height: int = FRAME_HEIGHT,
+    width: int = FRAME_WIDTH,
+    sample_rate: int = SAMPLE_RATE,
+) -> WindowSet:
     """All labelled windows of the clips listed in the folder's labels file."""
     root = Path(folder)
     labels = read_labels(root)
@@ -150,7 +171,7 @@ def load_real_windows(folder: str | Path, window_s: float = WINDOW_S, hop_s: flo
         t0 = 0.0
         while t0 + window_s <= duration + 1e-6:
             idx = [int(np.argmin(np.abs(times - (t0 + k / fps)))) for k in range(t_n)]
-            a = audio[round(t0 * sample_rate):round(t0 * sample_rate) + s_n]
+            a = audio[round(t0 * sample_rate) : round(t0 * sample_rate) + s_n]
             if a.size == s_n:
                 fr.append(np.stack([frames[i][1] for i in idx]))
                 au.append(a)

@@ -24,7 +24,11 @@ from numpy.typing import NDArray
 
 from models.contract import INPUT_NAMES, OUTPUT_NAMES, ModelContract, load_model_contract
 
-DEFAULT_PROVIDERS: tuple[str, ...] = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+DEFAULT_PROVIDERS: tuple[str, ...] = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+)
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "default" / "vigil-av-fusion.onnx"
 
 
@@ -45,8 +49,11 @@ class ModelOutput:
 
     def top_classes(self, row: int, threshold: float = 0.5) -> list[tuple[str, float]]:
         """Incident classes (not 'normal') of ``row`` with probability >= threshold, highest first."""
-        pairs = [(c, float(p)) for c, p in zip(self.classes, self.class_probs[row], strict=True)
-                 if c != "normal" and p >= threshold]
+        pairs = [
+            (c, float(p))
+            for c, p in zip(self.classes, self.class_probs[row], strict=True)
+            if c != "normal" and p >= threshold
+        ]
         return sorted(pairs, key=lambda cp: -cp[1])
 
 
@@ -73,15 +80,21 @@ def select_providers(requested: Sequence[str] | None = None) -> list[str]:
         wanted = [p for p in DEFAULT_PROVIDERS if p not in GPU_PROVIDERS or gpu_present()]
     chosen = [p for p in wanted if p in available]
     if not chosen:
-        raise ModelInputError(f"none of the providers {wanted} is available (onnxruntime has {sorted(available)})")
+        raise ModelInputError(
+            f"none of the providers {wanted} is available (onnxruntime has {sorted(available)})"
+        )
     return chosen
 
 
 class FusionModel:
     """An ONNX Runtime session for a Vigil model plus its contract and input validation."""
 
-    def __init__(self, path: str | Path = DEFAULT_MODEL_PATH, providers: Sequence[str] | None = None,
-                 intra_op_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_MODEL_PATH,
+        providers: Sequence[str] | None = None,
+        intra_op_threads: int | None = None,
+    ) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -90,24 +103,35 @@ class FusionModel:
         opts.log_severity_level = 3
         if intra_op_threads:
             opts.intra_op_num_threads = intra_op_threads
-        self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=select_providers(providers))
+        self.session = ort.InferenceSession(
+            str(self.path), sess_options=opts, providers=select_providers(providers)
+        )
         names = [i.name for i in self.session.get_inputs()]
         if names != list(INPUT_NAMES):
-            raise ModelInputError(f"{self.path}: model inputs {names} differ from the contract {list(INPUT_NAMES)}")
+            raise ModelInputError(
+                f"{self.path}: model inputs {names} differ from the contract {list(INPUT_NAMES)}"
+            )
 
     def warmup(self, batch: int = 1) -> None:
         """Run one batch of silence/black frames (first-call allocations, TensorRT engine build)."""
         c = self.contract
-        self.predict(np.zeros((batch, c.frames_per_window, c.frame_height, c.frame_width, 3), np.uint8),
-                     np.zeros((batch, c.samples_per_window), np.float32))
+        self.predict(
+            np.zeros((batch, c.frames_per_window, c.frame_height, c.frame_width, 3), np.uint8),
+            np.zeros((batch, c.samples_per_window), np.float32),
+        )
 
     @property
     def providers(self) -> list[str]:
         """Providers the session actually uses, in priority order."""
         return list(self.session.get_providers())
 
-    def predict(self, frames: NDArray[np.uint8] | None, audio: NDArray[np.floating] | None,
-                mask: NDArray[np.floating] | None = None, sample_rate: int | None = None) -> ModelOutput:
+    def predict(
+        self,
+        frames: NDArray[np.uint8] | None,
+        audio: NDArray[np.floating] | None,
+        mask: NDArray[np.floating] | None = None,
+        sample_rate: int | None = None,
+    ) -> ModelOutput:
         """Score a batch of windows.
 
         frames: uint8 [B,T,H,W,3] RGB (or None: no video); audio: float32 [B,S] mono in [-1, 1]
@@ -117,8 +141,10 @@ class FusionModel:
         c = self.contract
         t, h, w, s = c.frames_per_window, c.frame_height, c.frame_width, c.samples_per_window
         if sample_rate is not None and sample_rate != c.sample_rate:
-            raise ModelInputError(f"audio sample rate {sample_rate} Hz: the model needs {c.sample_rate} Hz "
-                                  "(resample before calling)")
+            raise ModelInputError(
+                f"audio sample rate {sample_rate} Hz: the model needs {c.sample_rate} Hz "
+                "(resample before calling)"
+            )
         if frames is None and audio is None:
             raise ModelInputError("frames and audio are both None: nothing to score")
         b = self._batch_size(frames, audio, mask)
@@ -129,15 +155,19 @@ class FusionModel:
             if frames_arr.dtype != np.uint8:
                 raise ModelInputError(f"frames: dtype {frames_arr.dtype}, expected uint8 RGB")
             if frames_arr.shape[1:] != (t, h, w, 3):
-                raise ModelInputError(f"frames: shape {frames_arr.shape}, expected [B,{t},{h},{w},3] "
-                                      f"({c.window_s:g} s at {c.fps} fps, {h}x{w} RGB)")
+                raise ModelInputError(
+                    f"frames: shape {frames_arr.shape}, expected [B,{t},{h},{w},3] "
+                    f"({c.window_s:g} s at {c.fps} fps, {h}x{w} RGB)"
+                )
         if audio is None:
             audio_arr = np.zeros((b, s), np.float32)
         else:
             audio_arr = np.asarray(audio)
             if audio_arr.ndim != 2 or audio_arr.shape[1] != s:
-                raise ModelInputError(f"audio: shape {audio_arr.shape}, expected [B,{s}] "
-                                      f"({c.window_s:g} s at {c.sample_rate} Hz; wrong sample rate?)")
+                raise ModelInputError(
+                    f"audio: shape {audio_arr.shape}, expected [B,{s}] "
+                    f"({c.window_s:g} s at {c.sample_rate} Hz; wrong sample rate?)"
+                )
             if not np.issubdtype(audio_arr.dtype, np.floating):
                 raise ModelInputError(f"audio: dtype {audio_arr.dtype}, expected float32 in [-1, 1]")
             audio_arr = audio_arr.astype(np.float32, copy=True)
@@ -146,7 +176,9 @@ class FusionModel:
         else:
             mask_arr = np.asarray(mask, dtype=np.float32).copy()
             if mask_arr.shape != (b, 2):
-                raise ModelInputError(f"modality_mask: shape {mask_arr.shape}, expected [{b},2] (audio, video)")
+                raise ModelInputError(
+                    f"modality_mask: shape {mask_arr.shape}, expected [{b},2] (audio, video)"
+                )
             if not np.all((mask_arr == 0.0) | (mask_arr == 1.0)):
                 raise ModelInputError("modality_mask: values must be 0 or 1")
         if audio is None:
@@ -160,8 +192,14 @@ class FusionModel:
         audio_arr[audio_missing] = 0.0
         feeds = {"frames": np.ascontiguousarray(frames_arr), "audio": audio_arr, "modality_mask": mask_arr}
         anomaly, class_probs, contribution = self.session.run(list(OUTPUT_NAMES), feeds)
-        return ModelOutput(anomaly=anomaly, class_probs=class_probs, contribution=contribution,
-                           classes=c.classes, audio_missing=audio_missing, video_missing=mask_arr[:, 1] == 0.0)
+        return ModelOutput(
+            anomaly=anomaly,
+            class_probs=class_probs,
+            contribution=contribution,
+            classes=c.classes,
+            audio_missing=audio_missing,
+            video_missing=mask_arr[:, 1] == 0.0,
+        )
 
     @staticmethod
     def _batch_size(frames: Any, audio: Any, mask: Any) -> int:

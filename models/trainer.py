@@ -41,9 +41,9 @@ def featurize(data: WindowSet, model: FusionNet, batch: int = 64) -> Features:
     vids, mels = [], []
     with torch.no_grad():
         for i in range(0, len(data), batch):
-            f = torch.from_numpy(data.frames[i:i + batch])
+            f = torch.from_numpy(data.frames[i : i + batch])
             vids.append((model.pool_frames(f) * 255.0).round().to(torch.uint8).numpy())
-            mels.append(model.logmel(torch.from_numpy(data.audio[i:i + batch])).numpy())
+            mels.append(model.logmel(torch.from_numpy(data.audio[i : i + batch])).numpy())
     return Features(np.concatenate(vids), np.concatenate(mels), data.labels, data.scenarios)
 
 
@@ -53,7 +53,9 @@ def _cached(path: Path, build: Any) -> Features:
         return Features(z["video"], z["mel"], z["labels"], tuple(str(s) for s in z["scenarios"]))
     feats: Features = build()
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, video=feats.video, mel=feats.mel, labels=feats.labels, scenarios=np.asarray(feats.scenarios))
+    np.savez(
+        tmp, video=feats.video, mel=feats.mel, labels=feats.labels, scenarios=np.asarray(feats.scenarios)
+    )
     os.replace(tmp, path)
     return feats
 
@@ -71,15 +73,21 @@ def load_features(cfg: TrainConfig, model: FusionNet, log: Any = print) -> dict[
     for name, (n, seed, mix) in specs.items():
         path = out / f"data-{name}-seed{seed}-n{n}.npz"
         log(f"data {name}: {n} windows, seed {seed} ({'cached' if path.exists() else 'generating'})")
-        sets[name] = _cached(path, lambda n=n, seed=seed, mix=mix: featurize(
-            make_dataset(n, seed, mix, progress=True), model))
+        sets[name] = _cached(
+            path, lambda n=n, seed=seed, mix=mix: featurize(make_dataset(n, seed, mix, progress=True), model)
+        )
     if cfg.real_dir:
         from models.realclips import load_real_windows
+
         real = featurize(load_real_windows(cfg.real_dir), model)
         log(f"data real: {len(real.scenarios)} windows from {cfg.real_dir}")
         tr = sets["train"]
-        sets["train"] = Features(np.concatenate([tr.video, real.video]), np.concatenate([tr.mel, real.mel]),
-                                 np.concatenate([tr.labels, real.labels]), tr.scenarios + real.scenarios)
+        sets["train"] = Features(
+            np.concatenate([tr.video, real.video]),
+            np.concatenate([tr.mel, real.mel]),
+            np.concatenate([tr.labels, real.labels]),
+            tr.scenarios + real.scenarios,
+        )
     return sets
 
 
@@ -88,8 +96,9 @@ def _batch(feats: Features, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor
     return v, torch.from_numpy(feats.mel[idx]), torch.from_numpy(feats.labels[idx])
 
 
-def predict_features(model: FusionNet, feats: Features, mask: tuple[float, float],
-                     batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+def predict_features(
+    model: FusionNet, feats: Features, mask: tuple[float, float], batch: int = 128
+) -> tuple[np.ndarray, np.ndarray]:
     """(anomaly, class_probs) from cached features with a fixed modality mask."""
     model.eval()
     an, cp = [], []
@@ -108,7 +117,9 @@ def loss_fn(out: tuple[torch.Tensor, ...], y: torch.Tensor, aux_weight: float) -
     """BCE on anomaly + classes for the fused head, plus unimodal auxiliary heads."""
     target = torch.cat([(1.0 - y[:, :1]), y], dim=1)
     main = F.binary_cross_entropy_with_logits(out[3], target)
-    aux = F.binary_cross_entropy_with_logits(out[4], target) + F.binary_cross_entropy_with_logits(out[5], target)
+    aux = F.binary_cross_entropy_with_logits(out[4], target) + F.binary_cross_entropy_with_logits(
+        out[5], target
+    )
     return main + aux_weight * aux
 
 
@@ -126,8 +137,9 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     n = len(tr.scenarios)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
-                                                pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
+    )
     history: dict[str, list[float]] = {"train_loss": [], "heldout_ap": [], "step_loss": []}
     start_epoch = 0
     ckpt_path = out / "checkpoint.pt"
@@ -146,7 +158,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         losses = []
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step")
         for s in bar:
-            idx = np.sort(perm[s * cfg.batch_size:(s + 1) * cfg.batch_size])
+            idx = np.sort(perm[s * cfg.batch_size : (s + 1) * cfg.batch_size])
             v, mel, y = _batch(tr, idx)
             r = erng.random(len(idx))
             mask = np.ones((len(idx), 2), np.float32)
@@ -164,13 +176,23 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         an, _ = predict_features(model, sets["heldout"], (1.0, 1.0))
         from models.metrics import average_precision
+
         ap = average_precision(1.0 - sets["heldout"].labels[:, 0], an)
         history["train_loss"].append(float(np.mean(losses)))
         history["heldout_ap"].append(float(ap))
         log(f"epoch {epoch + 1}: train loss {np.mean(losses):.4f}, held-out anomaly AP {ap:.4f}")
         tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "epoch": epoch + 1, "history": history, "config": asdict(cfg)}, tmp)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "epoch": epoch + 1,
+                "history": history,
+                "config": asdict(cfg),
+            },
+            tmp,
+        )
         os.replace(tmp, ckpt_path)
     metrics = final_report(model, sets, cfg, history, time.time() - t_start)
     torch.save({"model": model.state_dict(), "config": asdict(cfg)}, out / "model.pt")
@@ -180,8 +202,13 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     return metrics
 
 
-def final_report(model: FusionNet, sets: dict[str, Features], cfg: TrainConfig, history: dict[str, list[float]],
-                 seconds: float) -> dict[str, Any]:
+def final_report(
+    model: FusionNet,
+    sets: dict[str, Features],
+    cfg: TrainConfig,
+    history: dict[str, list[float]],
+    seconds: float,
+) -> dict[str, Any]:
     """Held-out and ambiguous-set ablation plus a training-data summary."""
     ho, amb = sets["heldout"], sets["ambiguous"]
     ho_preds = {m: predict_features(model, ho, mk) for m, mk in MODES.items()}
@@ -192,10 +219,15 @@ def final_report(model: FusionNet, sets: dict[str, Features], cfg: TrainConfig, 
         counts[s] = counts.get(s, 0) + 1
     rep["training"] = {
         "data": "synthetic (models.synth)" + (f" + real clips from {cfg.real_dir}" if cfg.real_dir else ""),
-        "train_windows": len(sets["train"].scenarios), "train_seed": cfg.seed,
-        "heldout_seed": cfg.heldout_seed, "ambiguous_seed": cfg.ambiguous_seed,
-        "scenario_counts": counts, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-        "parameters": count_parameters(model), "wall_seconds": round(seconds, 1),
+        "train_windows": len(sets["train"].scenarios),
+        "train_seed": cfg.seed,
+        "heldout_seed": cfg.heldout_seed,
+        "ambiguous_seed": cfg.ambiguous_seed,
+        "scenario_counts": counts,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "parameters": count_parameters(model),
+        "wall_seconds": round(seconds, 1),
         "final_train_loss": history["train_loss"][-1] if history["train_loss"] else None,
         "classes": list(CLASSES),
     }
@@ -215,8 +247,12 @@ def plot(history: dict[str, list[float]], model: FusionNet, sets: dict[str, Feat
     ax[0].plot(history["step_loss"], alpha=0.4, label="step")
     if history["train_loss"]:
         per = len(history["step_loss"]) / len(history["train_loss"])
-        ax[0].plot([per * (i + 1) for i in range(len(history["train_loss"]))], history["train_loss"], "o-",
-                   label="epoch mean")
+        ax[0].plot(
+            [per * (i + 1) for i in range(len(history["train_loss"]))],
+            history["train_loss"],
+            "o-",
+            label="epoch mean",
+        )
     ax[0].set(title="training loss", xlabel="step")
     ax[0].legend()
     ax[1].plot(range(1, len(history["heldout_ap"]) + 1), history["heldout_ap"], "o-")

@@ -12,7 +12,9 @@ from streaming.config import ConfigError, load_config, redacted_dump
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``vigil config``."""
     parser.add_argument("--config", help="YAML config file (default: $VIGIL_CONFIG)")
-    parser.add_argument("--reference", action="store_true", help="print the configuration reference (Markdown)")
+    parser.add_argument(
+        "--reference", action="store_true", help="print the configuration reference (Markdown)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -265,7 +265,8 @@ class AlertConfig(_Strict):
         default_factory=dict, description="Per-camera policies overriding default_policy, by camera id."
     )
     accepted_model_versions: list[str] | None = Field(
-        None, description="Score records of other versions are dead-lettered (default: the deployed model's version)."
+        None,
+        description="Score records of other versions are dead-lettered (default: the deployed model's version).",
     )
     thumbnail_inline_max_bytes: int = Field(
         16_384, ge=0, description="Larger thumbnails go to a Redis key with a TTL."

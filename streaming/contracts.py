@@ -363,7 +363,9 @@ def _build(cls: type[T], header: dict[str, Any], payload: bytes) -> T:
         if isinstance(raw, bool) and bool not in allowed:
             raise ContractError(f"{cls.__name__}: field {f.name!r} has a boolean, expected {f.type_name}")
         if not isinstance(raw, allowed):
-            raise ContractError(f"{cls.__name__}: field {f.name!r} is {type(raw).__name__}, expected {f.type_name}")
+            raise ContractError(
+                f"{cls.__name__}: field {f.name!r} is {type(raw).__name__}, expected {f.type_name}"
+            )
         value = cast(Any, raw)
         if f.type_name == "float":
             value = float(value)

@@ -9,5 +9,14 @@ from models.synth.events import HARD_NEGATIVES, INCIDENTS
 from models.synth.scene import Scene
 from models.synth.windows import AMBIGUOUS_MIX, SCENARIOS, TRAIN_MIX, WindowSet, make_dataset, make_window
 
-__all__ = ["AMBIGUOUS_MIX", "HARD_NEGATIVES", "INCIDENTS", "SCENARIOS", "TRAIN_MIX", "Scene", "WindowSet",
-           "make_dataset", "make_window"]
+__all__ = [
+    "AMBIGUOUS_MIX",
+    "HARD_NEGATIVES",
+    "INCIDENTS",
+    "SCENARIOS",
+    "TRAIN_MIX",
+    "Scene",
+    "WindowSet",
+    "make_dataset",
+    "make_window",
+]

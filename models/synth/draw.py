@@ -11,7 +11,9 @@ Image = NDArray[np.float32]
 Color = tuple[float, float, float]
 
 
-def fill_rect(img: Image, x0: float, y0: float, x1: float, y1: float, color: Color, alpha: float = 1.0) -> None:
+def fill_rect(
+    img: Image, x0: float, y0: float, x1: float, y1: float, color: Color, alpha: float = 1.0
+) -> None:
     """Blend an axis-aligned rectangle given in normalised [0, 1] coordinates."""
     h, w = img.shape[:2]
     c0, c1 = math.floor(min(x0, x1) * w + 0.5), math.floor(max(x0, x1) * w + 0.5)
@@ -39,7 +41,7 @@ def fill_disc(
     yy, xx = np.mgrid[r0:r1, c0:c1].astype(np.float32)
     d = np.sqrt((xx + 0.5 - px) ** 2 + (yy + 0.5 - py) ** 2)
     if soft > 0:
-        a = np.exp(-np.maximum(d - rp, 0.0) ** 2 / (2 * (soft * rp + 0.5) ** 2))
+        a = np.exp(-(np.maximum(d - rp, 0.0) ** 2) / (2 * (soft * rp + 0.5) ** 2))
         a[d <= rp] = 1.0
     else:
         a = np.clip(rp + 0.5 - d, 0.0, 1.0)

@@ -58,7 +58,9 @@ def _ensure_people(scene: Scene, rng: np.random.Generator, k: int) -> list[Mover
     return people
 
 
-def _flash(t: float, t0: float, dur: float, gain: float, tint: Color, shake: float) -> tuple[float, Color, float]:
+def _flash(
+    t: float, t0: float, dur: float, gain: float, tint: Color, shake: float
+) -> tuple[float, Color, float]:
     if t < t0 or t > t0 + dur:
         return NO_LIGHT
     k = 1.0 - (t - t0) / dur
@@ -73,9 +75,14 @@ class Gunshot(Event):
         self.classes = ("gunshot",)
         self.label_dur = 1.5
         bg = scene.background
-        self.p = {"sx": float(rng.uniform(0.05, 0.95)), "sy": float(rng.uniform(bg.horizon + 0.1, 0.95)),
-                  "shots": float(rng.choice([1, 1, 2, 3])), "gap": float(rng.uniform(0.15, 0.5)),
-                  "gain": float(rng.uniform(0.3, 1.0)), "flash_r": float(rng.uniform(0.025, 0.05))}
+        self.p = {
+            "sx": float(rng.uniform(0.05, 0.95)),
+            "sy": float(rng.uniform(bg.horizon + 0.1, 0.95)),
+            "shots": float(rng.choice([1, 1, 2, 3])),
+            "gap": float(rng.uniform(0.15, 0.5)),
+            "gain": float(rng.uniform(0.3, 1.0)),
+            "flash_r": float(rng.uniform(0.025, 0.05)),
+        }
         if self.visible:
             for m in _ensure_people(scene, rng, int(rng.integers(2, 5))):
                 x, y = m.pos(self.t0)
@@ -112,11 +119,21 @@ class Explosion(Event):
     def setup(self, scene: Scene, rng: np.random.Generator) -> None:
         self.classes = ("explosion",)
         self.label_dur = 2.0
-        self.p = {"x": float(rng.uniform(0.15, 0.85)), "y": float(rng.uniform(0.3, 0.8)),
-                  "r": float(rng.uniform(0.12, 0.3)), "gain": float(rng.uniform(0.6, 1.0)),
-                  "onscreen": float(rng.random() < 0.5), "lg": float(rng.uniform(0.3, 0.8)),
-                  "ld": float(rng.uniform(0.3, 0.9)), "shake": float(rng.uniform(0, 4)) if rng.random() < 0.6 else 0.0}
-        self.tint: Color = (float(rng.uniform(0.0, 0.2)), float(rng.uniform(0.0, 0.1)), float(rng.uniform(-0.1, 0.05)))
+        self.p = {
+            "x": float(rng.uniform(0.15, 0.85)),
+            "y": float(rng.uniform(0.3, 0.8)),
+            "r": float(rng.uniform(0.12, 0.3)),
+            "gain": float(rng.uniform(0.6, 1.0)),
+            "onscreen": float(rng.random() < 0.5),
+            "lg": float(rng.uniform(0.3, 0.8)),
+            "ld": float(rng.uniform(0.3, 0.9)),
+            "shake": float(rng.uniform(0, 4)) if rng.random() < 0.6 else 0.0,
+        }
+        self.tint: Color = (
+            float(rng.uniform(0.0, 0.2)),
+            float(rng.uniform(0.0, 0.1)),
+            float(rng.uniform(-0.1, 0.05)),
+        )
 
     def draw(self, img: Image, t: float, scene: Scene) -> None:
         if not self.visible or not self.p["onscreen"] or t < self.t0:
@@ -190,7 +207,11 @@ def _couple(scene: Scene, rng: np.random.Generator, t0: float, periodic: bool, a
         m.jitter_amp = amp * float(rng.uniform(0.7, 1.3))
         m.periodic = periodic
         m.phase = float(rng.uniform(0, 6.3)) if not periodic else k * math.pi
-        m.jitter_freqs = (float(rng.uniform(0.6, 1.6)), float(rng.uniform(0.6, 1.6)), float(rng.uniform(0.6, 1.6)))
+        m.jitter_freqs = (
+            float(rng.uniform(0.6, 1.6)),
+            float(rng.uniform(0.6, 1.6)),
+            float(rng.uniform(0.6, 1.6)),
+        )
         if not periodic and rng.random() < 0.2:
             m.fallen_at = t0 + float(rng.uniform(0.3, 1.5))
         scene.movers.append(m)
@@ -210,8 +231,16 @@ class GlassBreak(Event):
             bg._cache.clear()
         x0, y0, x1, y1 = bg.window
         k = int(rng.integers(15, 40))
-        self.frag = np.stack([rng.uniform(x0, x1, k), rng.uniform(y0, y1, k), rng.uniform(-0.15, 0.15, k),
-                              rng.uniform(-0.2, 0.1, k), rng.uniform(0.006, 0.014, k)], axis=1)
+        self.frag = np.stack(
+            [
+                rng.uniform(x0, x1, k),
+                rng.uniform(y0, y1, k),
+                rng.uniform(-0.15, 0.15, k),
+                rng.uniform(-0.2, 0.1, k),
+                rng.uniform(0.006, 0.014, k),
+            ],
+            axis=1,
+        )
         self.p = {"gain": float(rng.uniform(0.2, 0.7))}
 
     def draw_background(self, img: Image, t: float, scene: Scene) -> None:
@@ -238,8 +267,11 @@ class DoorSlam(Event):
     """A bang like a gunshot's, but nothing happens in the picture (at most the door moves)."""
 
     def setup(self, scene: Scene, rng: np.random.Generator) -> None:
-        self.p = {"gain": float(rng.uniform(0.25, 1.0)), "bangs": float(rng.choice([1, 1, 1, 2])),
-                  "gap": float(rng.uniform(0.15, 0.5))}
+        self.p = {
+            "gain": float(rng.uniform(0.25, 1.0)),
+            "bangs": float(rng.choice([1, 1, 1, 2])),
+            "gap": float(rng.uniform(0.15, 0.5)),
+        }
 
     def draw_background(self, img: Image, t: float, scene: Scene) -> None:
         d = scene.background.door
@@ -255,9 +287,16 @@ class ExposureFlash(Event):
     """The camera's exposure jumps (or a car's headlights sweep): light without sound."""
 
     def setup(self, scene: Scene, rng: np.random.Generator) -> None:
-        self.p = {"lg": float(rng.uniform(0.25, 0.8)), "ld": float(rng.uniform(0.3, 0.9)),
-                  "shake": float(rng.uniform(0, 3)) if rng.random() < 0.4 else 0.0}
-        self.tint: Color = (float(rng.uniform(-0.05, 0.2)), float(rng.uniform(-0.05, 0.12)), float(rng.uniform(-0.1, 0.1)))
+        self.p = {
+            "lg": float(rng.uniform(0.25, 0.8)),
+            "ld": float(rng.uniform(0.3, 0.9)),
+            "shake": float(rng.uniform(0, 3)) if rng.random() < 0.4 else 0.0,
+        }
+        self.tint: Color = (
+            float(rng.uniform(-0.05, 0.2)),
+            float(rng.uniform(-0.05, 0.12)),
+            float(rng.uniform(-0.1, 0.1)),
+        )
 
     def light(self, t: float) -> tuple[float, Color, float]:
         return _flash(t, self.t0, self.p["ld"], self.p["lg"], self.tint, self.p["shake"])

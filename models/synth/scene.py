@@ -75,7 +75,9 @@ class Mover:
                 x += a * math.sin(2 * math.pi * f1 * t + self.phase)
                 y += 0.3 * a * math.sin(2 * math.pi * f1 * 2 * t + self.phase)
             else:
-                x += a * (math.sin(2 * math.pi * f1 * t * 2.3 + self.phase) + math.sin(2 * math.pi * f2 * t * 1.9))
+                x += a * (
+                    math.sin(2 * math.pi * f1 * t * 2.3 + self.phase) + math.sin(2 * math.pi * f2 * t * 1.9)
+                )
                 y += 0.5 * a * math.sin(2 * math.pi * f3 * t * 2.7 + 2 * self.phase)
         return x, y
 
@@ -119,7 +121,11 @@ class Background:
         """Pick a style (street, indoor, parking, park) and its colours and layout."""
         style = str(rng.choice(["street", "indoor", "parking", "park"]))
         horizon = float(rng.uniform(0.3, 0.5))
-        road = (float(rng.uniform(0.55, 0.7)), float(rng.uniform(0.75, 0.85))) if style in ("street", "parking") else None
+        road = (
+            (float(rng.uniform(0.55, 0.7)), float(rng.uniform(0.75, 0.85)))
+            if style in ("street", "parking")
+            else None
+        )
         boxes = []
         for _ in range(int(rng.integers(2, 7))):
             x0 = float(rng.uniform(0, 0.9))
@@ -136,8 +142,11 @@ class Background:
             wy = float(rng.uniform(0.05, max(horizon - 0.25, 0.06)))
             window = (wx, wy, wx + float(rng.uniform(0.12, 0.22)), wy + float(rng.uniform(0.1, 0.18)))
         params: dict[str, object] = {
-            "sky": _color(rng, 0.3, 0.9), "ground": _color(rng, 0.15, 0.6), "boxes": boxes,
-            "texture": float(rng.uniform(0.01, 0.06)), "tex_seed": int(rng.integers(1 << 30)),
+            "sky": _color(rng, 0.3, 0.9),
+            "ground": _color(rng, 0.15, 0.6),
+            "boxes": boxes,
+            "texture": float(rng.uniform(0.01, 0.06)),
+            "tex_seed": int(rng.integers(1 << 30)),
             "grad": float(rng.uniform(-0.2, 0.2)),
         }
         return cls(style, params, door, window, horizon, road)
@@ -157,7 +166,14 @@ class Background:
             if self.road:
                 fill_rect(img, 0, self.road[0], 1, self.road[1], (0.25, 0.25, 0.27))
                 for lx in np.arange(0.05, 1, 0.2):
-                    fill_rect(img, lx, sum(self.road) / 2 - 0.005, lx + 0.08, sum(self.road) / 2 + 0.005, (0.8, 0.8, 0.7))
+                    fill_rect(
+                        img,
+                        lx,
+                        sum(self.road) / 2 - 0.005,
+                        lx + 0.08,
+                        sum(self.road) / 2 + 0.005,
+                        (0.8, 0.8, 0.7),
+                    )
             if self.door:
                 fill_rect(img, *self.door, (0.35, 0.22, 0.12))
             if self.window:
@@ -208,11 +224,19 @@ class Scene:
             "mic_noise": float(rng.uniform(0.0005, 0.004)),
         }
         return cls(
-            seed=int(rng.integers(1 << 31)), duration_s=duration_s, background=bg, movers=movers,
-            brightness=float(rng.uniform(0.45, 1.1)), drift_amp=float(rng.uniform(0, 0.12)),
-            drift_period=float(rng.uniform(5, 40)), tint=_color(rng, -0.05, 0.05),
-            noise_sigma=float(rng.uniform(0.003, 0.03)), jpeg_quality=int(rng.integers(35, 92)),
-            bed=bed, mic_gain=float(rng.uniform(0.4, 1.5)), bg_music_singer=bool(rng.random() < 0.4),
+            seed=int(rng.integers(1 << 31)),
+            duration_s=duration_s,
+            background=bg,
+            movers=movers,
+            brightness=float(rng.uniform(0.45, 1.1)),
+            drift_amp=float(rng.uniform(0, 0.12)),
+            drift_period=float(rng.uniform(5, 40)),
+            tint=_color(rng, -0.05, 0.05),
+            noise_sigma=float(rng.uniform(0.003, 0.03)),
+            jpeg_quality=int(rng.integers(35, 92)),
+            bed=bed,
+            mic_gain=float(rng.uniform(0.4, 1.5)),
+            bg_music_singer=bool(rng.random() < 0.4),
         )
 
     def add(self, event: Event, rng: np.random.Generator) -> None:
@@ -266,7 +290,11 @@ class Scene:
         b = self.bed
         out = b["ambience"] * sounds.colored_noise(rng, n, b["ambience_alpha"])
         if b["traffic"] > 0:
-            out += b["traffic"] * sounds.band_noise(rng, n, sr, 30, 900) * (0.3 + sounds.smooth_envelope(rng, n, sr, 0.3))
+            out += (
+                b["traffic"]
+                * sounds.band_noise(rng, n, sr, 30, 900)
+                * (0.3 + sounds.smooth_envelope(rng, n, sr, 0.3))
+            )
         if b["babble"] > 0:
             out += b["babble"] * sounds.babble(rng, n, sr, int(b["babble_voices"]))
         if b["music"] > 0:
@@ -284,8 +312,19 @@ def random_person(rng: np.random.Generator, bg: Background, speed: float | None 
     size = 0.1 + 0.32 * (y - bg.horizon) / (1 - bg.horizon)
     sp = float(rng.uniform(0.0, 0.12)) if speed is None else speed
     ang = float(rng.uniform(0, 2 * math.pi))
-    return Mover("person", float(rng.uniform(0.05, 0.95)), y, sp * math.cos(ang), 0.3 * sp * math.sin(ang),
-                 size, _color(rng), _color(rng, 0.05, 0.5), bg.horizon + 0.08, 0.97, phase=float(rng.uniform(0, 6.3)))
+    return Mover(
+        "person",
+        float(rng.uniform(0.05, 0.95)),
+        y,
+        sp * math.cos(ang),
+        0.3 * sp * math.sin(ang),
+        size,
+        _color(rng),
+        _color(rng, 0.05, 0.5),
+        bg.horizon + 0.08,
+        0.97,
+        phase=float(rng.uniform(0, 6.3)),
+    )
 
 
 def random_vehicle(rng: np.random.Generator, bg: Background) -> Mover:
@@ -293,5 +332,15 @@ def random_vehicle(rng: np.random.Generator, bg: Background) -> Mover:
     lo, hi = bg.road if bg.road else (0.6, 0.8)
     y = float(rng.uniform(lo + 0.04, hi))
     v = float(rng.uniform(0.1, 0.4)) * float(rng.choice([-1, 1]))
-    return Mover("vehicle", float(rng.uniform(0, 1)), y, v, 0.0, float(rng.uniform(0.16, 0.3)), _color(rng),
-                 _color(rng), y, y + 1e-6)
+    return Mover(
+        "vehicle",
+        float(rng.uniform(0, 1)),
+        y,
+        v,
+        0.0,
+        float(rng.uniform(0.16, 0.3)),
+        _color(rng),
+        _color(rng),
+        y,
+        y + 1e-6,
+    )

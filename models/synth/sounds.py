@@ -52,8 +52,14 @@ def smooth_envelope(rng: np.random.Generator, n: int, sr: int, rate_hz: float, f
 
 
 def harmonic_voice(
-    rng: np.random.Generator, n: int, sr: int, f0: float, n_harm: int, rolloff: float,
-    glide: float = 0.0, vibrato: float = 0.0,
+    rng: np.random.Generator,
+    n: int,
+    sr: int,
+    f0: float,
+    n_harm: int,
+    rolloff: float,
+    glide: float = 0.0,
+    vibrato: float = 0.0,
 ) -> Audio:
     """A voiced harmonic tone with optional pitch glide (fraction over the sound) and vibrato."""
     t = np.arange(n, dtype=np.float64) / sr
@@ -66,17 +72,28 @@ def harmonic_voice(
     for h in range(1, n_harm + 1):
         if f0 * h * (1 + abs(glide)) >= sr / 2 - 200:
             break
-        out += np.sin(np.float32(h) * phase32 + np.float32(rng.uniform(0, 2 * np.pi))) / np.float32(h**rolloff)
+        out += np.sin(np.float32(h) * phase32 + np.float32(rng.uniform(0, 2 * np.pi))) / np.float32(
+            h**rolloff
+        )
     return (out / (np.std(out) + 1e-9)).astype(np.float32)
 
 
-def babble(rng: np.random.Generator, n: int, sr: int, voices: int, f0_lo: float = 90, f0_hi: float = 260,
-           harsh: float = 1.4, syll_hz: float = 4.0) -> Audio:
+def babble(
+    rng: np.random.Generator,
+    n: int,
+    sr: int,
+    voices: int,
+    f0_lo: float = 90,
+    f0_hi: float = 260,
+    harsh: float = 1.4,
+    syll_hz: float = 4.0,
+) -> Audio:
     """Several talkers: harmonic voices gated by syllable-rate envelopes (speech-like babble)."""
     out = np.zeros(n, dtype=np.float32)
     for _ in range(voices):
-        v = harmonic_voice(rng, n, sr, rng.uniform(f0_lo, f0_hi), 7, harsh, glide=rng.uniform(-0.2, 0.2),
-                           vibrato=0.02)
+        v = harmonic_voice(
+            rng, n, sr, rng.uniform(f0_lo, f0_hi), 7, harsh, glide=rng.uniform(-0.2, 0.2), vibrato=0.02
+        )
         out += v * smooth_envelope(rng, n, sr, syll_hz * rng.uniform(0.7, 1.3))
     mixed: Audio = (out / np.float32(np.sqrt(max(voices, 1)))).astype(np.float32)
     return mixed
@@ -97,7 +114,7 @@ def music(rng: np.random.Generator, n: int, sr: int, singer: bool) -> Audio:
         i = int(k * sr)
         m = min(int(0.15 * sr), n - i)
         tt = np.arange(m) / sr
-        out[i:i + m] += 1.2 * np.sin(2 * np.pi * (50 + 80 * np.exp(-tt * 30)) * tt) * np.exp(-tt * 18)
+        out[i : i + m] += 1.2 * np.sin(2 * np.pi * (50 + 80 * np.exp(-tt * 30)) * tt) * np.exp(-tt * 18)
     if singer:
         note_t = 0.0
         while note_t < n / sr:
@@ -134,11 +151,13 @@ def boom(rng: np.random.Generator, sr: int) -> Audio:
     rumble *= np.clip(t / 0.02, 0, 1)
     crack = bang(rng, sr)
     out = 1.0 * rumble / (np.max(np.abs(rumble)) + 1e-9)
-    out[: crack.size] += 0.6 * crack[: n]
+    out[: crack.size] += 0.6 * crack[:n]
     return _peak_norm(out)
 
 
-def tinkles(rng: np.random.Generator, sr: int, count: int, f_lo: float, f_hi: float, spread_s: float) -> Audio:
+def tinkles(
+    rng: np.random.Generator, sr: int, count: int, f_lo: float, f_hi: float, spread_s: float
+) -> Audio:
     """Short decaying high pings (glass fragments, clattering dishes)."""
     n = int((spread_s + 0.1) * sr)
     out = np.zeros(n, dtype=np.float64)
@@ -147,7 +166,9 @@ def tinkles(rng: np.random.Generator, sr: int, count: int, f_lo: float, f_hi: fl
         m = int(rng.uniform(0.01, 0.05) * sr)
         tt = np.arange(m) / sr
         f = rng.uniform(f_lo, f_hi)
-        out[i:i + m] += rng.uniform(0.2, 1.0) * np.sin(2 * np.pi * f * tt) * np.exp(-tt / rng.uniform(0.004, 0.02))
+        out[i : i + m] += (
+            rng.uniform(0.2, 1.0) * np.sin(2 * np.pi * f * tt) * np.exp(-tt / rng.uniform(0.004, 0.02))
+        )
     return _peak_norm(out)
 
 
@@ -166,8 +187,16 @@ def scream(rng: np.random.Generator, sr: int) -> Audio:
     """A scream: long, loud, high voice with a pitch glide, vibrato and breathy roughness."""
     dur = rng.uniform(0.6, 1.5)
     n = int(dur * sr)
-    v = harmonic_voice(rng, n, sr, rng.uniform(550, 1100), 8, rng.uniform(0.7, 1.1),
-                       glide=rng.uniform(-0.35, 0.25), vibrato=rng.uniform(0.01, 0.04))
+    v = harmonic_voice(
+        rng,
+        n,
+        sr,
+        rng.uniform(550, 1100),
+        8,
+        rng.uniform(0.7, 1.1),
+        glide=rng.uniform(-0.35, 0.25),
+        vibrato=rng.uniform(0.01, 0.04),
+    )
     rough = band_noise(rng, n, sr, 1500, 6000) * rng.uniform(0.2, 0.5)
     env = np.minimum(np.linspace(0, dur / 0.06, n), 1.0) * np.minimum(np.linspace(dur / 0.15, 0, n), 1.0)
     x: Audio = ((v + rough) * env).astype(np.float32)
@@ -182,7 +211,7 @@ def shouting(rng: np.random.Generator, n: int, sr: int) -> Audio:
         m = int(0.09 * sr)
         tt = np.arange(m) / sr
         thud = np.sin(2 * np.pi * rng.uniform(55, 120) * tt) * np.exp(-tt / 0.025)
-        out[i:i + m] += rng.uniform(1.0, 2.5) * thud[: n - i].astype(np.float32)
+        out[i : i + m] += rng.uniform(1.0, 2.5) * thud[: n - i].astype(np.float32)
     return out
 
 
@@ -192,4 +221,4 @@ def add_at(out: Audio, sound: Audio, start: int, gain: float) -> None:
         return
     s0 = max(start, 0)
     e = min(start + sound.size, out.size)
-    out[s0:e] += gain * sound[s0 - start: e - start]
+    out[s0:e] += gain * sound[s0 - start : e - start]

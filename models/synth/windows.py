@@ -24,13 +24,13 @@ from models.synth.scene import Scene
 Builder = Callable[[Scene, np.random.Generator, float], None]
 
 
-def _add(factory: ev.EventFactory, visible: bool = True, audible: bool = True,
-         **override: float) -> Builder:
+def _add(factory: ev.EventFactory, visible: bool = True, audible: bool = True, **override: float) -> Builder:
     def build(scene: Scene, rng: np.random.Generator, t: float) -> None:
         e = factory(t)
         e.visible, e.audible = visible, audible
         scene.add(e, rng)
         e.p.update(override)
+
     return build
 
 
@@ -38,6 +38,7 @@ def _both(*builders: Builder) -> Builder:
     def build(scene: Scene, rng: np.random.Generator, t: float) -> None:
         for i, b in enumerate(builders):
             b(scene, rng, t + 0.15 * i)
+
     return build
 
 
@@ -47,6 +48,7 @@ def _nothing(scene: Scene, rng: np.random.Generator, t: float) -> None:
 
 def _busy(scene: Scene, rng: np.random.Generator, t: float) -> None:
     from models.synth.scene import random_person
+
     for _ in range(int(rng.integers(3, 7))):
         scene.movers.append(random_person(rng, scene.background))
 
@@ -82,14 +84,28 @@ TRAIN_MIX: dict[str, float] = {k: w for k, (w, _) in SCENARIOS.items() if w > 0}
 #: out of earshot; video: off-screen explosion vs exposure flash, scream vs jogger, a scream
 #: heard off camera vs nothing, a fight vs dancing).
 AMBIGUOUS_MIX: dict[str, float] = {
-    "gunshot": 1.0, "door_slam": 1.0, "explosion_offscreen": 1.0, "exposure_flash": 1.0,
-    "scream_seen": 1.0, "jogger": 1.0, "scream_offscreen": 1.0, "normal": 1.0,
-    "fight_silent": 1.0, "dance": 1.0,
+    "gunshot": 1.0,
+    "door_slam": 1.0,
+    "explosion_offscreen": 1.0,
+    "exposure_flash": 1.0,
+    "scream_seen": 1.0,
+    "jogger": 1.0,
+    "scream_offscreen": 1.0,
+    "normal": 1.0,
+    "fight_silent": 1.0,
+    "dance": 1.0,
 }
 
 #: Incidents with a visual signature (what a camera without microphone can still catch).
-VISIBLE_INCIDENTS = ("fight", "fight_silent", "fight_scream", "gunshot", "gunshot_scream",
-                     "glass_break", "explosion")
+VISIBLE_INCIDENTS = (
+    "fight",
+    "fight_silent",
+    "fight_scream",
+    "gunshot",
+    "gunshot_scream",
+    "glass_break",
+    "explosion",
+)
 
 Array = NDArray[np.generic]
 
@@ -128,9 +144,15 @@ def build_scene(rng: np.random.Generator, scenario: str, duration_s: float, onse
 
 
 def make_window(
-    seed: int | list[int], scenario: str | None = None, mix: dict[str, float] | None = None,
-    fps: int = FPS, height: int = FRAME_HEIGHT, width: int = FRAME_WIDTH,
-    sample_rate: int = SAMPLE_RATE, window_s: float = WINDOW_S, jpeg: bool = True,
+    seed: int | list[int],
+    scenario: str | None = None,
+    mix: dict[str, float] | None = None,
+    fps: int = FPS,
+    height: int = FRAME_HEIGHT,
+    width: int = FRAME_WIDTH,
+    sample_rate: int = SAMPLE_RATE,
+    window_s: float = WINDOW_S,
+    jpeg: bool = True,
 ) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.float32], str]:
     """Render one labelled window: (frames [T,H,W,3] uint8, audio [S] float32, labels [C], scenario)."""
     rng = np.random.default_rng(seed)
@@ -148,20 +170,22 @@ def make_window(
         frames = np.stack([jpeg_roundtrip(f, scene.jpeg_quality) for f in frames])
     s0 = round(pre * sample_rate)
     n_s = round(window_s * sample_rate)
-    audio = scene.audio(sample_rate)[s0:s0 + n_s]
+    audio = scene.audio(sample_rate)[s0 : s0 + n_s]
     lab = scene.labels(pre, pre + window_s)
     labels = np.asarray([float(lab[c]) for c in CLASSES], np.float32)
     return frames, audio.astype(np.float32), labels, scenario
 
 
-def make_dataset(n: int, seed: int, mix: dict[str, float] | None = None, progress: bool = False,
-                 **kwargs: int | float) -> WindowSet:
+def make_dataset(
+    n: int, seed: int, mix: dict[str, float] | None = None, progress: bool = False, **kwargs: int | float
+) -> WindowSet:
     """Render ``n`` windows; item ``i`` uses the seed sequence ``[seed, i]``."""
     frames, audio, labels, names = [], [], [], []
     it: Iterable[int] = range(n)
     if progress:
         try:
             from tqdm import tqdm
+
             it = tqdm(range(n), desc=f"synth seed={seed}", unit="win", leave=False)
         except ImportError:  # pragma: no cover
             pass

@@ -12,7 +12,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def test_readme_config_reference_is_current() -> None:
     text = README.read_text()
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    assert text[start:end] == reference_markdown(), "run `vigil config --reference` and paste it into README.md"
+    assert text[start:end] == reference_markdown(), (
+        "run `vigil config --reference` and paste it into README.md"
+    )
 
 
 def test_readme_starts_with_the_two_commands() -> None:

@@ -72,8 +72,10 @@ def test_run_time_modules_do_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, models.contract, models.runtime, models.synth, models.synth.clip_render, "
-            "models.realclips, models.evaluate, models.cli_train, models.cli_export; "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, models.contract, models.runtime, models.synth, models.synth.clip_render, "
+        "models.realclips, models.evaluate, models.cli_train, models.cli_export; "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -25,7 +25,9 @@ def test_onnx_runtime_matches_pytorch(tmp_path) -> None:
     fm = FusionModel(path, providers=["CPUExecutionProvider"])
     for b in (1, 5):  # dynamic batch
         out = fm.predict(np.zeros((b, 8, 112, 112, 3), np.uint8), np.zeros((b, 32000), np.float32))
-        assert out.anomaly.shape == (b,) and out.class_probs.shape == (b, 6) and out.contribution.shape == (b, 2)
+        assert (
+            out.anomaly.shape == (b,) and out.class_probs.shape == (b, 6) and out.contribution.shape == (b, 2)
+        )
         np.testing.assert_allclose(out.contribution.sum(axis=1), 1.0, atol=1e-5)
 
 
@@ -37,7 +39,7 @@ def test_log_mel_front_end_matches_a_numpy_stft() -> None:
     with torch.no_grad():
         ours = lm(torch.from_numpy(x)[None]).numpy()[0]
     win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(512) / 512)
-    frames = np.stack([x[i:i + 512] * win for i in range(0, 32000 - 512 + 1, 320)])
+    frames = np.stack([x[i : i + 512] * win for i in range(0, 32000 - 512 + 1, 320)])
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     ref = np.log(lm.mel.numpy() @ power.T + 1e-6)
     np.testing.assert_allclose(ours, ref, atol=1e-3)

@@ -46,7 +46,9 @@ def test_per_class_ap_on_unseen_seeds(rep: dict[str, Any]) -> None:
 
 def test_fusion_beats_the_better_single_modality_on_ambiguous_windows(rep: dict[str, Any]) -> None:
     amb = rep["ambiguous"]
-    assert amb["fusion_gain_ap"] >= 0.05, {m: amb[m]["anomaly_ap"] for m in ("both", "audio_only", "video_only")}
+    assert amb["fusion_gain_ap"] >= 0.05, {
+        m: amb[m]["anomaly_ap"] for m in ("both", "audio_only", "video_only")
+    }
 
 
 def test_visual_incidents_still_scored_without_audio(rep: dict[str, Any]) -> None:

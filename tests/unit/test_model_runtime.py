@@ -17,8 +17,9 @@ def model() -> FusionModel:
 
 def _inputs(b: int = 2) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    return rng.integers(0, 255, (b, 8, 112, 112, 3), dtype=np.uint8), \
-        (0.01 * rng.standard_normal((b, 32000))).astype(np.float32)
+    return rng.integers(0, 255, (b, 8, 112, 112, 3), dtype=np.uint8), (
+        0.01 * rng.standard_normal((b, 32000))
+    ).astype(np.float32)
 
 
 def test_contract_drives_the_shapes(model: FusionModel) -> None:

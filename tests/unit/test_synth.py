@@ -24,8 +24,14 @@ def test_every_scenario_renders_a_contract_window(scenario: str) -> None:
 
 @pytest.mark.parametrize(
     ("scenario", "expected"),
-    [("gunshot", {"gunshot"}), ("door_slam", set()), ("scream_offscreen", {"scream"}),
-     ("fight_scream", {"fight", "scream"}), ("exposure_flash", set()), ("explosion_offscreen", {"explosion"})],
+    [
+        ("gunshot", {"gunshot"}),
+        ("door_slam", set()),
+        ("scream_offscreen", {"scream"}),
+        ("fight_scream", {"fight", "scream"}),
+        ("exposure_flash", set()),
+        ("explosion_offscreen", {"explosion"}),
+    ],
 )
 def test_labels_follow_the_scenario(scenario: str, expected: set[str]) -> None:
     _, _, labels, _ = make_window([7, 3], scenario=scenario)
@@ -99,7 +105,7 @@ def test_real_clip_folder_round_trip(tmp_path) -> None:
         for p in vs.encode():
             out.mux(p)
         for i in range(0, audio.size, 1024):
-            chunk = audio[None, i:i + 1024]
+            chunk = audio[None, i : i + 1024]
             af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="flt", layout="mono")
             af.sample_rate = sr
             af.pts = i
@@ -107,8 +113,9 @@ def test_real_clip_folder_round_trip(tmp_path) -> None:
                 out.mux(p)
         for p in aus.encode():
             out.mux(p)
-    (tmp_path / "labels.json").write_text('{"clips": [{"file": "clip.mp4", "events": '
-                                          '[{"start_s": 2.2, "end_s": 3.5, "class": "gunshot"}]}]}')
+    (tmp_path / "labels.json").write_text(
+        '{"clips": [{"file": "clip.mp4", "events": [{"start_s": 2.2, "end_s": 3.5, "class": "gunshot"}]}]}'
+    )
     ws = load_real_windows(tmp_path)
     assert ws.frames.shape[1:] == (8, 112, 112, 3) and ws.audio.shape[1] == 32000
     assert len(ws) >= 2
@@ -120,8 +127,16 @@ def test_real_clip_folder_round_trip(tmp_path) -> None:
 def test_scene_style_clip_has_the_incident_signature() -> None:
     from models.synth.clip_render import ClipSpec, render_clip
 
-    spec = ClipSpec(duration_s=3.0, width=96, height=64, fps=4, sample_rate=8000,
-                    incidents=((1.5, "explosion"),), style="scene", seed=2)
+    spec = ClipSpec(
+        duration_s=3.0,
+        width=96,
+        height=64,
+        fps=4,
+        sample_rate=8000,
+        incidents=((1.5, "explosion"),),
+        style="scene",
+        seed=2,
+    )
     frames = list(render_clip(spec))
     assert len(frames) == 12 and frames[0].video.shape == (64, 96, 3)
     audio = np.concatenate([f.audio for f in frames if f.audio is not None])
