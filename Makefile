@@ -5,7 +5,9 @@ PY_BOOT ?= python3
 # link to it, so every clone on the machine (CI's included) shares one install. A real `.venv`
 # directory, if you made one, is used as it is.
 VENV_HOME ?= $(HOME)/.cache/vigil/venv-py311
-VENV := .venv
+# Tools are called by the venv's real path, so console scripts get a shebang that outlives any
+# one checkout (a path through the link would die with the clone that installed them).
+VENV := $(if $(shell test -d .venv -a ! -L .venv && echo real),.venv,$(VENV_HOME))
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # Stamps name the checkout and the dependency list: another clone or a changed pyproject.toml
@@ -17,17 +19,19 @@ STAMP_ALL := $(VENV)/.installed-all-$(DEPS_ID)
 .PHONY: demo test test-unit lint stack-up stack-down install install-run install-system bench docs clean
 
 $(PY):
-	test -x $(VENV_HOME)/bin/python || $(PY_BOOT) -m venv $(VENV_HOME)
-	test -e $(VENV) || ln -s $(VENV_HOME) $(VENV)
+	$(PY_BOOT) -m venv $(VENV)
 	$(PIP) install -q -U pip
 
+.venv:
+	ln -s $(VENV_HOME) .venv
+
 # Run time only (what a service image carries: no torch).
-$(STAMP_RUN): | $(PY)
+$(STAMP_RUN): | $(PY) .venv
 	$(PIP) install -q -e .
 	touch $@
 
 # Everything: run time + training (torch 2.9.1 stack, pinned) + dev tools.
-$(STAMP_ALL): | $(PY)
+$(STAMP_ALL): | $(PY) .venv
 	$(PIP) install -q -e '.[train,dev]'
 	touch $@ $(STAMP_RUN)
 
