@@ -10,7 +10,13 @@ table reports process CPU seconds (all threads) per second of camera content:
   convert + resize, JPEG, resample + chunk audio, encode records, publish to the in-memory bus)
   at default settings and with one option changed at a time.
 
-    vigil bench ingest [--clip PATH] [--duration 20] [--rounds 2]
+    vigil bench ingest [--clip PATH] [--duration 20] [--rounds 2] [--instructions]
+
+CPU seconds on a shared VM move by ±15 % between identical runs, so ``--instructions`` also
+counts machine instructions with valgrind's callgrind (deterministic: the same total for the
+same binary and input, whatever else the machine does) for plain decode and ingest at
+defaults over the first seconds of the clip, minus the instructions of an interpreter that
+only imports the same modules.
 """
 
 from __future__ import annotations
@@ -18,8 +24,12 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import re
 import resource
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -205,6 +215,81 @@ def report(measures: list[Measure], desc: str, content_s: float) -> bool:
     return ok_cpu and ok_bytes
 
 
+def cut_clip(src: Path, dst: Path, seconds: float) -> None:
+    """Copy the first ``seconds`` of ``src`` (stream copy, no re-encode) to ``dst``."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        mapping = {
+            s.index: out.add_stream_from_template(s) for s in (*inp.streams.video[:1], *inp.streams.audio[:1])
+        }
+        for packet in inp.demux(*(s for s in inp.streams if s.index in mapping)):
+            if packet.dts is None:
+                continue
+            if packet.pts is not None and float(packet.pts * packet.time_base) > seconds:
+                break
+            packet.stream = mapping[packet.stream.index]
+            out.mux(packet)
+
+
+def _instructions(mode: str, clip: Path) -> int:
+    """Instructions callgrind collects for one ``--_one MODE`` child process."""
+    proc = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            "-m",
+            "bench.bench_ingest",
+            "--_one",
+            mode,
+            "--clip",
+            str(clip),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if not found:
+        raise RuntimeError(f"callgrind printed no total for {mode}: {proc.stderr[-500:]}")
+    return int(found.group(1))
+
+
+def instruction_report(path: Path, seconds: float) -> bool:
+    """Plain decode vs ingest at defaults in machine instructions (callgrind), same clip cut."""
+    if shutil.which("valgrind") is None:
+        print("valgrind not found (apt-get install valgrind): instruction counts skipped")
+        return True
+    clip = path.with_name(f"{path.stem}-first{seconds:.0f}s.mp4")
+    if not clip.exists():
+        cut_clip(path, clip, seconds)
+    print(
+        f"\ncounting instructions with callgrind over the first {seconds:.0f} s (about a minute)...",
+        flush=True,
+    )
+    base = _instructions("none", clip)
+    plain = _instructions("plain", clip) - base
+    ingest = _instructions("ingest", clip) - base
+    ratio = ingest / plain
+    print(f"{'plain decode (baseline)':40} {plain / 1e6:11.0f} M instructions")
+    print(f"{'ingest defaults':40} {ingest / 1e6:11.0f} M instructions")
+    print(
+        f"ingest at defaults: {ratio:.2f} x plain decode in instructions (deterministic) "
+        f"(target <= {TARGET_RATIO}) {'OK' if ratio <= TARGET_RATIO else 'MISSED'}"
+    )
+    return ratio <= TARGET_RATIO
+
+
+def _one(mode: str, clip: Path) -> None:
+    """A single measured workload, for the callgrind child processes."""
+    if mode == "plain":
+        plain_decode(clip)
+    elif mode == "ingest":
+        ingest_once(clip, default_spec(), session_options(IngestConfig()))
+    # "none": imports only, subtracted from the others
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``vigil bench ingest``."""
     parser = argparse.ArgumentParser(prog="vigil bench ingest", description=__doc__.splitlines()[0])
@@ -215,14 +300,26 @@ def main(argv: list[str] | None = None) -> int:
         "--duration", type=float, default=20.0, help="length of the generated clip in seconds"
     )
     parser.add_argument("--rounds", type=int, default=3, help="runs per variant; the least CPU counts")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions with callgrind (deterministic)"
+    )
+    parser.add_argument(
+        "--instructions-seconds", type=float, default=5.0, help="clip seconds callgrind runs over"
+    )
+    parser.add_argument("--_one", choices=("none", "plain", "ingest"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv or [])
     path: Path = args.clip or DEFAULT_CLIP
+    if args._one:
+        _one(args._one, path)
+        return 0
     if args.clip is None and not path.exists():
         make_clip(path, args.duration)
     content_s, desc = clip_info(path)
     start = time.monotonic()
     measures = run_variants(path, content_s, max(1, args.rounds))
     ok = report(measures, desc, content_s)
+    if args.instructions:
+        ok = instruction_report(path, args.instructions_seconds) and ok
     print(f"(benchmark took {time.monotonic() - start:.0f} s wall)")
     return 0 if ok else 1
 
