@@ -476,30 +476,31 @@ class WindowAssembler:
         if video_pred:
             need(video_pred[-1])
         t_count = p.frames_per_window
-        frames = np.zeros((t_count, *self.frame_shape, 3), dtype=np.uint8)
+        frames: npt.NDArray[np.uint8]
         if frames_in:
-            times = np.array([i.t_ns for i in frames_in], dtype=np.int64)
+            # slot j is [bounds[j], bounds[j + 1]); same integer bounds and float centres as per slot
             slot = p.window_ns / t_count
-            partial = False
-            for j in range(t_count):
-                lo = start + int(j * slot)
-                hi = start + int((j + 1) * slot)
-                centre = (lo + hi) / 2
-                best = int(np.argmin(np.abs(times - centre)))  # first minimum: the earlier frame
-                frames[j] = frames_in[best].data
-                partial = partial or not (lo <= times[best] < hi)
-            if partial:
+            bounds = [start + int(j * slot) for j in range(t_count + 1)]
+            centres = np.array([(bounds[j] + bounds[j + 1]) / 2 for j in range(t_count)], dtype=np.float64)
+            times = np.array([i.t_ns for i in frames_in], dtype=np.int64)
+            # first minimum per slot: the earlier frame on a tie
+            best = np.abs(times[np.newaxis, :] - centres[:, np.newaxis]).argmin(axis=1).tolist()
+            frames = np.empty((t_count, *self.frame_shape, 3), dtype=np.uint8)  # every slot is written
+            for j, b in enumerate(best):
+                frames[j] = frames_in[b].data
+            if any(not (bounds[j] <= frames_in[b].t_ns < bounds[j + 1]) for j, b in enumerate(best)):
                 flags.append(FLAG_PARTIAL_VIDEO)
             for item in frames_in:
                 need(item)
             newest = max(newest, frames_in[-1].t_ns)
         else:
+            frames = np.zeros((t_count, *self.frame_shape, 3), dtype=np.uint8)
             missing.append(VIDEO)
 
-        # audio: exact sample slicing by sample time
+        # audio: exact sample slicing by sample time; only the samples no chunk covers are zeroed
         s_count = p.samples_per_window
-        audio = np.zeros(s_count, dtype=np.float32)
-        filled = np.zeros(s_count, dtype=bool)
+        audio = np.empty(s_count, dtype=np.float32)
+        spans: list[tuple[int, int]] = []
         audio_pred = [i for i in session.items[AUDIO] if i.t_ns < start]
         if audio_pred:
             need(audio_pred[-1])
@@ -512,9 +513,18 @@ class WindowAssembler:
             lo, hi = max(0, first), min(s_count, first + n)
             if lo < hi:
                 audio[lo:hi] = item.data[lo - first : hi - first]
-                filled[lo:hi] = True
+                spans.append((lo, hi))
                 newest = max(newest, min(item.end_ns, end))
-        num_samples = int(filled.sum())
+        num_samples = 0
+        covered_to = 0  # spans sorted by start: zero the gaps between their union's pieces
+        for lo, hi in sorted(spans):
+            if lo > covered_to:
+                audio[covered_to:lo] = 0.0
+            if hi > covered_to:
+                num_samples += hi - max(lo, covered_to)
+                covered_to = hi
+        if covered_to < s_count:
+            audio[covered_to:] = 0.0
         if num_samples == 0:
             missing.append(AUDIO)
             if not session.has_audio:
