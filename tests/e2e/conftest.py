@@ -7,17 +7,13 @@ Every test here is marked ``integration``.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import STACK_DIR, LocalStack, stack  # noqa: F401  (fixture re-export)
+from tests.integration.conftest import STACK_DIR, LocalStack, RtspTestServer, stack  # noqa: F401  (fixture re-export)
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E_PORT = 8556
@@ -70,47 +66,19 @@ def _render(path: Path, incident: tuple[float, str] | None, seed: int) -> None:
     tmp.replace(path)
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="session")
 def e2e_cameras(stack: LocalStack) -> Iterator[E2ECameras]:  # noqa: F811
     """An RTSP server on 127.0.0.1:8556 serving the e2e clips (each client plays from the start)."""
     clips_dir = STACK_DIR / "e2e-clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
-    mounts = []
+    mounts: dict[str, Path] = {}
     for i, (name, incident) in enumerate(CLIPS.items()):
         path = clips_dir / f"{name}-{CLIP_S:g}s.mp4"
         _render(path, incident, seed=11 + i)
-        mounts += ["--mount", f"/{name}={path}"]
-    log = (STACK_DIR / "logs" / "rtsp-e2e.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            os.environ.get("STACK_SYSTEM_PYTHON", "/usr/bin/python3"),
-            str(ROOT / "scripts" / "stack" / "rtsp_server.py"),
-            "--port",
-            str(E2E_PORT),
-            *mounts,
-        ],
-        stdout=log,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-    )
+        mounts[name] = path
+    server = RtspTestServer(E2E_PORT, mounts, log_name="rtsp-e2e.log")
+    server.start()
     try:
-        deadline = time.monotonic() + 20
-        while not _port_open(E2E_PORT):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"e2e RTSP server did not start (see {log.name})")
-            time.sleep(0.1)
         yield E2ECameras(E2E_PORT, dict(CLIPS))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        server.stop()

@@ -93,6 +93,56 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+class RtspTestServer:
+    """A private instance of the stack's RTSP camera (``scripts/stack/rtsp_server.py``) on its
+    own port: tests that stop, restart or authenticate a camera use one, so the shared server on
+    8554 stays up for everything else. ``mounts`` maps mount names to clips."""
+
+    def __init__(self, port: int, mounts: dict[str, Path], *, log_name: str, user: str | None = None) -> None:
+        self.port = port
+        self.mounts = mounts
+        self.log_path = STACK_DIR / "logs" / log_name
+        self.user = user  # "name:password" turns on basic auth
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def running(self) -> bool:
+        """True while the port accepts connections."""
+        return _port_open(self.port)
+
+    def start(self) -> None:
+        """Start the server and wait (20 s at most) until it accepts connections."""
+        command = [
+            os.environ.get("STACK_SYSTEM_PYTHON", "/usr/bin/python3"),
+            str(ROOT / "scripts" / "stack" / "rtsp_server.py"),
+            "--port",
+            str(self.port),
+        ]
+        for name, clip in self.mounts.items():
+            command += ["--mount", f"/{name}={clip}"]
+        if self.user:
+            command += ["--user", self.user]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not self.running():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"RTSP test server on port {self.port} did not start (see {self.log_path})")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the server (idempotent)."""
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test in this directory ``integration``."""
     here = Path(__file__).parent
@@ -130,34 +180,14 @@ class AuthRtspServer:
 def rtsp_auth_server(stack: LocalStack) -> Iterator[AuthRtspServer]:
     """A second RTSP server on 127.0.0.1:8555 with basic auth (vigil / s3cret) serving /incident."""
     server = AuthRtspServer(user="vigil", password="s3cret", port=8555)
-    log = (STACK_DIR / "logs" / "rtsp-auth.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            os.environ.get("STACK_SYSTEM_PYTHON", "/usr/bin/python3"),
-            str(ROOT / "scripts" / "stack" / "rtsp_server.py"),
-            "--port",
-            str(server.port),
-            "--mount",
-            f"/incident={stack.clips_dir / 'incident.mp4'}",
-            "--user",
-            f"{server.user}:{server.password}",
-        ],
-        stdout=log,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
+    process = RtspTestServer(
+        server.port,
+        {"incident": stack.clips_dir / "incident.mp4"},
+        log_name="rtsp-auth.log",
+        user=f"{server.user}:{server.password}",
     )
+    process.start()
     try:
-        deadline = time.monotonic() + 20
-        while not _port_open(server.port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"auth RTSP server did not start (see {log.name})")
-            time.sleep(0.1)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        process.stop()

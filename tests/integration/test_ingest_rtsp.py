@@ -6,9 +6,7 @@ Each test runs an :class:`IngestService` on fresh topics, then reads back what r
 from __future__ import annotations
 
 import logging
-import os
 import socket
-import subprocess
 import threading
 import time
 import urllib.request
@@ -27,7 +25,7 @@ from streaming.config import VigilConfig
 from streaming.contracts import AudioChunk, VideoFrame, decode
 from streaming.kafka_bus import KafkaBus
 from streaming.observability import HealthServer
-from tests.integration.conftest import ROOT, STACK_DIR, AuthRtspServer, LocalStack
+from tests.integration.conftest import AuthRtspServer, LocalStack, RtspTestServer
 
 FAST = {"backoff_initial_s": 0.2, "backoff_max_s": 1.0, "stall_timeout_s": 3.0, "open_timeout_s": 5.0}
 
@@ -128,7 +126,7 @@ def test_incident_sound_and_flash_share_one_clock_over_rtsp_and_kafka(stack: Loc
     assert 3.5e9 < flash_ns - video[0].capture_ns < 4.5e9  # and the incident is where the clip has it
 
 
-class PrivateRtspServer:
+class PrivateRtspServer(RtspTestServer):
     """The stack's RTSP test camera, as a private instance on its own port.
 
     Stopping the shared server on 8554 would break other suites running against the stack at
@@ -136,47 +134,14 @@ class PrivateRtspServer:
     """
 
     def __init__(self, stack: LocalStack, mount: str = "quiet") -> None:
-        self.port = free_port()
-        self.clip = stack.clips_dir / f"{mount}.mp4"
+        super().__init__(
+            free_port(), {mount: stack.clips_dir / f"{mount}.mp4"}, log_name="rtsp-ingest-test.log"
+        )
         self.mount = mount
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"rtsp://127.0.0.1:{self.port}/{self.mount}"
-
-    def running(self) -> bool:
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            return s.connect_ex(("127.0.0.1", self.port)) == 0
-
-    def start(self) -> None:
-        log = (STACK_DIR / "logs" / "rtsp-ingest-test.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                os.environ.get("STACK_SYSTEM_PYTHON", "/usr/bin/python3"),
-                str(ROOT / "scripts" / "stack" / "rtsp_server.py"),
-                "--port",
-                str(self.port),
-                "--mount",
-                f"/{self.mount}={self.clip}",
-            ],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()
-        assert wait_for(self.running, 20), "private RTSP server did not start"
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
 
 
 def test_camera_reconnects_after_rtsp_server_restart(stack: LocalStack) -> None:
