@@ -50,16 +50,11 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string must not kill logging
             message = str(record.msg)
-        cleaned = redact_text(message)
         if record.exc_info and record.exc_info[1] is not None:
-            # Exceptions from PyAV/FFmpeg often quote the URL they failed on.
-            exc = record.exc_info[1]
-            record.exc_text = (
-                redact_text(logging.Formatter().formatException(record.exc_info))
-                if record.exc_text is None
-                else redact_text(record.exc_text)
-            )
-            del exc
-        record.msg = cleaned
+            # Exceptions from PyAV/FFmpeg often quote the URL they failed on; the formatter
+            # prints exc_text as it is when set, so set it to the scrubbed traceback.
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact_text(text)
+        record.msg = redact_text(message)
         record.args = None
         return True

@@ -34,3 +34,15 @@ def test_log_filter_scrubs_args(caplog: pytest.LogCaptureFixture) -> None:
         logger.info("opening %s", "rtsp://admin:hunter2@cam/s1")
     assert "hunter2" not in caplog.text
     assert "rtsp://***@cam/s1" in caplog.text
+
+
+def test_log_filter_scrubs_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.redact.exc")
+    logger.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO, logger="test.redact.exc"):
+        try:
+            raise OSError("cannot open rtsp://admin:hunter2@cam/s1")
+        except OSError:
+            logger.exception("camera failed")
+    assert "hunter2" not in caplog.text
+    assert "rtsp://***@cam/s1" in caplog.text
