@@ -6,8 +6,9 @@
 
 For each batch size the service replays generated media (JPEG frames + s16le audio, like ingest
 publishes) from a bus: decode, window assembly, dynamic batching, inference, score encoding,
-produce. Every batch it ran is recorded (inputs and size), then the same batches go through
-``InferenceSession.run`` alone, in the same process, right after. Overhead = 1 - service / bare.
+produce. Every batch it ran is noted (its windows and padded size), then the same batches, rebuilt
+outside the measurement, go through ``InferenceSession.run`` alone (only the runs timed), in the
+same process, right after. Overhead = 1 - service / bare.
 The in-memory bus isolates the service's own cost; ``--kafka`` adds the broker round trips.
 """
 
@@ -25,52 +26,45 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from models.contract import ModelContract
-from models.runtime import DEFAULT_MODEL_PATH, FusionModel
-from services.fusion.runner import WindowScorer, without_spinning
+from models.runtime import DEFAULT_MODEL_PATH, FusionModel, ModelOutput
+from services.fusion.runner import ModelBatch, WindowScorer, without_spinning
 from services.fusion.service import FusionService, ReplaySpec
-from streaming.bus import Bus
+from streaming.bus import Bus, TopicPartition
 from streaming.config import VigilConfig
-from streaming.contracts import AudioChunk, VideoFrame, WindowScore, encode
+from streaming.contracts import AudioChunk, VideoFrame, decode, encode
 from streaming.memory_bus import MemoryBus
 from streaming.runtime import topic_specs
+from streaming.windowing import AssembledWindow, WindowAssembler, WindowParams
 
 NS = 1_000_000_000
 
 
 @dataclass
 class Batch:
-    """One batch the service ran: its model inputs and the service's inference time."""
+    """One batch the service ran: its windows (by id), padded size and the service's inference time."""
 
-    frames: np.ndarray
-    audio: np.ndarray
-    mask: np.ndarray
+    window_ids: tuple[str, ...]
+    size: int
     seconds: float
 
 
 class RecordingScorer(WindowScorer):
-    """The service's scorer, recording each batch's model inputs (after padding) for the baseline."""
+    """The service's scorer, noting each batch it runs (window ids, padded size) for the baseline.
+
+    Ids only: keeping every batch's arrays would grow memory by ~0.4 MB a window inside the
+    measured run (page faults the service itself never pays); the baseline rebuilds the inputs.
+    """
 
     def __init__(self, inner: WindowScorer) -> None:
         super().__init__(inner.model, inner.thumbnail_threshold, inner.buckets)
         self.warm = inner.warm
         self.batches: list[Batch] = []
         self.windows = 0
-        self._predict = inner.model.predict
 
-    def score(self, windows: Any) -> tuple[list[WindowScore], float]:
-        seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-
-        def predict(frames: Any, audio: Any, mask: Any = None, sample_rate: int | None = None) -> Any:
-            seen.append((frames, audio, mask))
-            return self._predict(frames, audio, mask)
-
-        self.model.predict = predict  # type: ignore[method-assign]
-        try:
-            out, took = super().score(windows)
-        finally:
-            self.model.predict = self._predict  # type: ignore[method-assign]
-        self.batches.append(Batch(*seen[0], took))
-        self.windows += len(windows)
+    def infer(self, batch: ModelBatch) -> tuple[ModelOutput, float]:
+        out, took = super().infer(batch)
+        self.batches.append(Batch(tuple(w.window_id for w in batch.windows), len(batch.frames), took))
+        self.windows += len(batch.windows)
         return out, took
 
 
@@ -148,17 +142,76 @@ def run_service(
     return {"windows": recorder.windows, "seconds": wall, "cpu_s": cpu, "batches": recorder.batches}
 
 
-def bare_runtime(model: FusionModel, batches: list[Batch]) -> dict[str, float]:
-    """The same batches through ``InferenceSession.run`` only."""
-    lat = []
+def rebuild_windows(
+    contract: ModelContract, records: list[tuple[str, bytes, bytes]]
+) -> dict[str, AssembledWindow]:
+    """Every window of ``records`` by id, assembled outside any measurement (for the baseline)."""
+    params = WindowParams.create(
+        window_s=contract.window_s,
+        hop_s=contract.hop_s,
+        fps=contract.fps,
+        sample_rate=contract.sample_rate,
+        lateness_s=3600.0,
+        idle_timeout_s=3600.0,
+    )
+    assembler = WindowAssembler(params, (contract.frame_height, contract.frame_width))
+    tp = TopicPartition("bench", 0)
+    windows: list[AssembledWindow] = []
+    for offset, (_kind, _key, value) in enumerate(records):
+        item = decode(value)
+        if isinstance(item, VideoFrame):
+            windows += assembler.add_frame(
+                item.camera_id,
+                item.session_id,
+                item.capture_ns,
+                item.to_rgb(),
+                has_audio=True,
+                tp=tp,
+                offset=offset,
+                now=0.0,
+            )
+        elif isinstance(item, AudioChunk):
+            windows += assembler.add_audio(
+                item.camera_id,
+                item.session_id,
+                item.capture_ns,
+                item.to_float32(),
+                tp=tp,
+                offset=offset,
+                now=0.0,
+            )
+    windows += assembler.flush(0.0)
+    return {w.window_id: w for w in windows}
+
+
+def bare_runtime(
+    model: FusionModel, batches: list[Batch], windows: dict[str, AssembledWindow]
+) -> dict[str, float]:
+    """The same batches (same windows, same padded sizes) through ``InferenceSession.run`` only.
+
+    Inputs are rebuilt right before each run and only the run is timed (wall and CPU).
+    """
+
+    scorer = WindowScorer(model, 1.0)
+
+    def inputs(b: Batch) -> dict[str, np.ndarray]:
+        try:
+            batch = scorer.stack([windows[i] for i in b.window_ids], b.size)
+        except KeyError as exc:
+            raise RuntimeError(f"the service scored window {exc} that the rebuild did not produce") from None
+        return {"frames": batch.frames, "audio": batch.audio, "modality_mask": batch.mask}
+
     for b in batches[:2]:  # same warm state as the service (it warmed up too)
-        model.session.run(None, {"frames": b.frames, "audio": b.audio, "modality_mask": b.mask})
-    t0, c0 = time.perf_counter(), time.process_time()
+        model.session.run(None, inputs(b))
+    wall = cpu = 0.0
+    lat = []
     for b in batches:
-        t = time.perf_counter()
-        model.session.run(None, {"frames": b.frames, "audio": b.audio, "modality_mask": b.mask})
+        feed = inputs(b)
+        t, c = time.perf_counter(), time.process_time()
+        model.session.run(None, feed)
         lat.append(time.perf_counter() - t)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        cpu += time.process_time() - c
+        wall += lat[-1]
     return {"seconds": wall, "cpu_s": cpu, "p99_ms": 1e3 * float(np.percentile(lat, 99)) if lat else 0.0}
 
 
@@ -216,10 +269,10 @@ def _bench_once(
         if bus_name == "kafka":
             t = config.topics
             _delete_topics(config, [t.video, t.audio, t.scores, t.dead_letter, f"vigil.bench.scores.{u}"])
-    base = bare_runtime(model, svc["batches"])
+    base = bare_runtime(model, svc["batches"], rebuild_windows(model.contract, records))
     service_wps = svc["windows"] / svc["seconds"]
     bare_wps = svc["windows"] / base["seconds"] if base["seconds"] else 0.0
-    sizes = [b.frames.shape[0] for b in svc["batches"]]
+    sizes = [b.size for b in svc["batches"]]
     return {
         "bus": bus_name,
         "max_batch": batch,

@@ -125,19 +125,28 @@ class _Item:
     tp: TopicPartition
     offset: int
     data: npt.NDArray[np.generic]
+    jpeg: bytes = b""  # video: the frame as the camera's JPEG, when it came as one
 
 
 @dataclass(frozen=True, slots=True)
 class AssembledWindow:
-    """A closed window, ready for the model."""
+    """A closed window, ready for the model.
+
+    Its media are references into the assembler's buffers, not copies (a frame belongs to several
+    windows): :meth:`fill` writes them straight into a batch's input rows, the single copy on the
+    way to the model; :attr:`frames` and :attr:`audio` build standalone arrays.
+    """
 
     camera_id: str
     session_id: str
     index: int  # k on the grid
     start_ns: int
     end_ns: int
-    frames: npt.NDArray[np.uint8]  # [T, H, W, 3]; zeros when video is missing
-    audio: npt.NDArray[np.float32]  # [S]; zeros where missing
+    slot_frames: tuple[npt.NDArray[np.uint8], ...]  # T frames [H, W, 3], one per slot; () if video is missing
+    audio_pieces: tuple[tuple[int, npt.NDArray[np.float32]], ...]  # (first sample in the window, samples)
+    frames_per_window: int  # T
+    frame_shape: tuple[int, int]  # (H, W)
+    samples_per_window: int  # S
     missing: tuple[str, ...]  # () / ("audio",) / ("video",)
     flags: tuple[str, ...]
     num_frames: int  # distinct frames in the window
@@ -145,6 +154,57 @@ class AssembledWindow:
     newest_capture_ns: int  # capture time of the newest record in the window
     closed_by: ClosedBy
     needed_offsets: dict[TopicPartition, int] = field(default_factory=dict)  # min offset per tp
+    evidence_jpeg: bytes = b""  # the middle slot's frame as its camera's JPEG ("" when not known)
+
+    @classmethod
+    def of_arrays(
+        cls,
+        frames: npt.NDArray[np.uint8],
+        audio: npt.NDArray[np.float32],
+        **fields: object,
+    ) -> AssembledWindow:
+        """A window holding whole arrays (frames [T, H, W, 3], audio [S]), e.g. built by hand in tests."""
+        return cls(
+            slot_frames=tuple(frames),
+            audio_pieces=((0, audio),),
+            frames_per_window=int(frames.shape[0]),
+            frame_shape=(int(frames.shape[1]), int(frames.shape[2])),
+            samples_per_window=int(audio.shape[0]),
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def fill(self, frames: npt.NDArray[np.uint8], audio: npt.NDArray[np.float32]) -> None:
+        """Write the window into ``frames`` [T, H, W, 3] and ``audio`` [S] (zeros where missing)."""
+        self.fill_frames(frames)
+        self.fill_audio(audio)
+
+    def fill_frames(self, out: npt.NDArray[np.uint8]) -> None:
+        """Write the frames into ``out`` [T, H, W, 3] (zeros when video is missing)."""
+        if self.slot_frames:
+            np.stack(self.slot_frames, out=out)
+        else:
+            out[...] = 0
+
+    def fill_audio(self, out: npt.NDArray[np.float32]) -> None:
+        """Write the samples into ``out`` [S] (zeros where no chunk covers them)."""
+        if self.num_audio_samples < self.samples_per_window:
+            out[...] = 0.0
+        for first, samples in self.audio_pieces:
+            out[first : first + samples.shape[0]] = samples
+
+    @property
+    def frames(self) -> npt.NDArray[np.uint8]:
+        """The window's frames as a new ``[T, H, W, 3]`` uint8 array (zeros when video is missing)."""
+        out = np.empty((self.frames_per_window, *self.frame_shape, 3), np.uint8)
+        self.fill_frames(out)
+        return out
+
+    @property
+    def audio(self) -> npt.NDArray[np.float32]:
+        """The window's samples as a new ``[S]`` float32 array (zeros where missing)."""
+        out = np.empty(self.samples_per_window, np.float32)
+        self.fill_audio(out)
+        return out
 
     @property
     def window_id(self) -> str:
@@ -210,8 +270,12 @@ class WindowAssembler:
         tp: TopicPartition,
         offset: int,
         now: float,
+        jpeg: bytes = b"",
     ) -> list[AssembledWindow]:
-        """Add one decoded frame ([H, W, 3] uint8 at the model's size)."""
+        """Add one decoded frame ([H, W, 3] uint8 at the model's size); ``jpeg``: its encoded form, if any.
+
+        The ``jpeg`` of the frame in a window's middle slot becomes the window's ``evidence_jpeg``.
+        """
         if rgb.shape != (*self.frame_shape, 3):
             raise ValueError(f"frame shape {rgb.shape} != model's {(*self.frame_shape, 3)}")
         session = self._session(camera_id, session_id, now)
@@ -219,7 +283,7 @@ class WindowAssembler:
             self._count_late(camera_id, VIDEO)
             return []
         session.has_audio = has_audio or AUDIO in session.first_seen_ns
-        item = _Item(capture_ns, capture_ns, tp, offset, rgb)
+        item = _Item(capture_ns, capture_ns, tp, offset, rgb, jpeg)
         return self._add(session, VIDEO, item, now)
 
     def add_audio(
@@ -470,41 +534,36 @@ class WindowAssembler:
             if item.offset < needed.get(item.tp, item.offset + 1):
                 needed[item.tp] = item.offset
 
-        # video: nearest frame to each slot centre among the window's frames
-        frames_in = [i for i in session.items[VIDEO] if start <= i.t_ns < end]
-        video_pred = [i for i in session.items[VIDEO] if i.t_ns < start]
-        if video_pred:
-            need(video_pred[-1])
+        # video: nearest frame to each slot centre among the window's frames (items are in time order)
+        video = session.items[VIDEO]
+        frames_in = [i for i in video if start <= i.t_ns < end]
+        if (pred := _last_before(video, start)) is not None:
+            need(pred)
         t_count = p.frames_per_window
-        frames: npt.NDArray[np.uint8]
+        slot_frames: tuple[npt.NDArray[np.uint8], ...] = ()
+        evidence = b""
         if frames_in:
-            # slot j is [bounds[j], bounds[j + 1]); same integer bounds and float centres as per slot
-            slot = p.window_ns / t_count
-            bounds = [start + int(j * slot) for j in range(t_count + 1)]
-            centres = np.array([(bounds[j] + bounds[j + 1]) / 2 for j in range(t_count)], dtype=np.float64)
-            times = np.array([i.t_ns for i in frames_in], dtype=np.int64)
-            # first minimum per slot: the earlier frame on a tie
-            best = np.abs(times[np.newaxis, :] - centres[:, np.newaxis]).argmin(axis=1).tolist()
-            frames = np.empty((t_count, *self.frame_shape, 3), dtype=np.uint8)  # every slot is written
-            for j, b in enumerate(best):
-                frames[j] = frames_in[b].data
-            if any(not (bounds[j] <= frames_in[b].t_ns < bounds[j + 1]) for j, b in enumerate(best)):
+            times = [i.t_ns for i in frames_in]
+            bounds = [start + j * p.window_ns // t_count for j in range(t_count + 1)]  # slot j: [b_j, b_j+1)
+            chosen = [frames_in[b] for b in _nearest_per_slot(times, bounds)]
+            slot_frames = tuple(i.data for i in chosen)  # type: ignore[misc]
+            evidence = chosen[t_count // 2].jpeg
+            if any(not (bounds[j] <= i.t_ns < bounds[j + 1]) for j, i in enumerate(chosen)):
                 flags.append(FLAG_PARTIAL_VIDEO)
             for item in frames_in:
                 need(item)
-            newest = max(newest, frames_in[-1].t_ns)
+            newest = max(newest, times[-1])
         else:
-            frames = np.zeros((t_count, *self.frame_shape, 3), dtype=np.uint8)
             missing.append(VIDEO)
 
-        # audio: exact sample slicing by sample time; only the samples no chunk covers are zeroed
+        # audio: exact sample slicing by sample time; the samples no chunk covers stay zero
         s_count = p.samples_per_window
-        audio = np.empty(s_count, dtype=np.float32)
+        pieces: list[tuple[int, npt.NDArray[np.float32]]] = []
         spans: list[tuple[int, int]] = []
-        audio_pred = [i for i in session.items[AUDIO] if i.t_ns < start]
-        if audio_pred:
-            need(audio_pred[-1])
-        for item in session.items[AUDIO]:
+        audio_items = session.items[AUDIO]
+        if (pred := _last_before(audio_items, start)) is not None:
+            need(pred)
+        for item in audio_items:
             if item.end_ns <= start or item.t_ns >= end:
                 continue
             need(item)
@@ -512,19 +571,15 @@ class WindowAssembler:
             n = int(item.data.shape[0])
             lo, hi = max(0, first), min(s_count, first + n)
             if lo < hi:
-                audio[lo:hi] = item.data[lo - first : hi - first]
+                pieces.append((lo, item.data[lo - first : hi - first]))  # type: ignore[arg-type]
                 spans.append((lo, hi))
                 newest = max(newest, min(item.end_ns, end))
         num_samples = 0
-        covered_to = 0  # spans sorted by start: zero the gaps between their union's pieces
+        covered_to = 0  # the size of the union of the spans
         for lo, hi in sorted(spans):
-            if lo > covered_to:
-                audio[covered_to:lo] = 0.0
             if hi > covered_to:
                 num_samples += hi - max(lo, covered_to)
                 covered_to = hi
-        if covered_to < s_count:
-            audio[covered_to:] = 0.0
         if num_samples == 0:
             missing.append(AUDIO)
             if not session.has_audio:
@@ -545,8 +600,11 @@ class WindowAssembler:
             index=k,
             start_ns=start,
             end_ns=end,
-            frames=frames,
-            audio=audio,
+            slot_frames=slot_frames,
+            audio_pieces=tuple(pieces),
+            frames_per_window=t_count,
+            frame_shape=self.frame_shape,
+            samples_per_window=s_count,
             missing=tuple(missing),
             flags=tuple(flags),
             num_frames=len(frames_in),
@@ -554,7 +612,40 @@ class WindowAssembler:
             newest_capture_ns=newest,
             closed_by=closed_by,
             needed_offsets=needed,
+            evidence_jpeg=evidence,
         )
+
+
+def _nearest_per_slot(times: list[int], bounds: list[int]) -> list[int]:
+    """For each slot ``[bounds[j], bounds[j + 1])``, the index in ``times`` (sorted) of the time
+    nearest the slot's centre; the earliest on a tie.
+
+    Exact integer arithmetic (distances doubled), where float nanoseconds since 1970 would round.
+    """
+    out: list[int] = []
+    last = len(times) - 1
+    for j in range(len(bounds) - 1):
+        centre2 = bounds[j] + bounds[j + 1]  # twice the centre
+        i = bisect.bisect_left(times, (centre2 + 1) // 2)  # the first time at or after the centre
+        if i > last:
+            b = last
+        elif i == 0:
+            b = 0
+        else:
+            left, right = times[i - 1], times[i]
+            b = i - 1 if centre2 - 2 * left <= 2 * right - centre2 else i
+        out.append(bisect.bisect_left(times, times[b]))  # the first of equal times
+    return out
+
+
+def _last_before(items: list[_Item], t_ns: int) -> _Item | None:
+    """The last item (in time order) that starts before ``t_ns``: a window's predecessor."""
+    found = None
+    for item in items:
+        if item.t_ns >= t_ns:
+            break
+        found = item
+    return found
 
 
 def _round_div(a: int, b: int) -> int:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from models.runtime import DEFAULT_MODEL_PATH, FusionModel
+from models.runtime import DEFAULT_MODEL_PATH, FusionModel, ModelOutput
 from streaming.contracts import WindowScore, encode_jpeg
 from streaming.windowing import AUDIO, VIDEO, AssembledWindow
 
@@ -50,7 +51,7 @@ def without_spinning(model: FusionModel, intra_op_threads: int | None = None) ->
 def thumbnail_jpeg(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> bytes:
     """A small ``size`` x ``size`` JPEG of one ``[H, W, 3]`` uint8 frame (evidence for the alert).
 
-    Cheap on purpose (every window above ``fusion.thumbnail_threshold`` gets one): an integer box
+    Used when the window carries no camera JPEG of its own (raw ``rgb24`` frames). Cheap on purpose (every window above ``fusion.thumbnail_threshold`` gets one): an integer box
     reduction in C (``Image.reduce``, antialiased) to about ``size`` (112 -> 56), nearest-neighbour
     to exactly ``size``, TurboJPEG via :func:`streaming.contracts.encode_jpeg`. Measured on a
     112x112 frame: about 35 us against 160 us for Pillow's BILINEAR resize (a 1.75x reducing
@@ -81,6 +82,16 @@ def batch_buckets(max_batch: int, providers: Sequence[str]) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
+@dataclass(frozen=True, slots=True)
+class ModelBatch:
+    """Windows and their model inputs, padded: frames [B,T,H,W,3], audio [B,S], mask [B,2] (B >= len(windows))."""
+
+    windows: tuple[AssembledWindow, ...]
+    frames: np.ndarray
+    audio: np.ndarray
+    mask: np.ndarray
+
+
 class WindowScorer:
     """Runs batches of windows through a :class:`FusionModel`."""
 
@@ -107,29 +118,38 @@ class WindowScorer:
         log.info("model %s warm on %s in %.2fs", c.model_version, self.model.providers, took)
         return took
 
-    @staticmethod
-    def stack(
-        windows: Sequence[AssembledWindow],
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The model inputs for ``windows``: frames [B,T,H,W,3], audio [B,S], mask [B,2]."""
-        frames = np.stack([w.frames for w in windows])
-        audio = np.stack([w.audio for w in windows])
-        mask = np.array([w.modality_mask for w in windows], dtype=np.float32)
-        return frames, audio, mask
-
-    def score(self, windows: Sequence[AssembledWindow]) -> tuple[list[WindowScore], float]:
-        """Score ``windows``; returns the records and the inference time in seconds."""
-        frames, audio, mask = self.stack(windows)
+    def stack(self, windows: Sequence[AssembledWindow], size: int = 0) -> ModelBatch:
+        """Model inputs for ``windows`` with zero rows up to ``size`` (frames [B,T,H,W,3], audio [B,S],
+        mask [B,2]): each window's media are written straight into its rows, the one copy they make.
+        """
+        c = self.contract
         n = len(windows)
-        size = self._padded_size(n)
-        if size > n:  # zero rows up to a prepared shape; their outputs are dropped
-            frames = np.concatenate([frames, np.zeros((size - n, *frames.shape[1:]), frames.dtype)])
-            audio = np.concatenate([audio, np.zeros((size - n, *audio.shape[1:]), audio.dtype)])
-            mask = np.concatenate([mask, np.ones((size - n, 2), mask.dtype)])
+        b = max(n, size)
+        frames = np.empty((b, c.frames_per_window, c.frame_height, c.frame_width, 3), np.uint8)
+        audio = np.empty((b, c.samples_per_window), np.float32)
+        mask = np.ones((b, 2), np.float32)
+        for i, w in enumerate(windows):
+            w.fill(frames[i], audio[i])
+            mask[i] = w.modality_mask
+        if b > n:  # padding rows: their outputs are dropped
+            frames[n:] = 0
+            audio[n:] = 0.0
+        return ModelBatch(tuple(windows), frames, audio, mask)
+
+    def prepare(self, windows: Sequence[AssembledWindow]) -> ModelBatch:
+        """:meth:`stack` ``windows``, padded with zero rows to a prepared batch shape (accelerators)."""
+        return self.stack(windows, self._padded_size(len(windows)))
+
+    def infer(self, batch: ModelBatch) -> tuple[ModelOutput, float]:
+        """Run the model on a prepared batch; returns its outputs and the inference time in seconds."""
         t0 = time.perf_counter()
-        out = self.model.predict(frames, audio, mask)
-        took = time.perf_counter() - t0
-        scored_ns = time.time_ns()
+        out = self.model.predict(batch.frames, batch.audio, batch.mask)
+        return out, time.perf_counter() - t0
+
+    def records(self, batch: ModelBatch, out: ModelOutput, scored_ns: int) -> list[WindowScore]:
+        """One :class:`WindowScore` per window of ``batch`` (padding rows dropped)."""
+        windows = batch.windows
+        n = len(windows)
         classes = self.contract.classes
         version = self.contract.model_version
         scores: list[WindowScore] = []
@@ -144,7 +164,8 @@ class WindowScorer:
             contribution = {AUDIO: a / total, VIDEO: v / total} if total > 0 else {AUDIO: 0.5, VIDEO: 0.5}
             thumb = b""
             if anomaly >= self.thumbnail_threshold and VIDEO not in w.missing:
-                thumb = thumbnail_jpeg(w.frames[len(w.frames) // 2])
+                # the camera's own JPEG of the middle frame when there is one: no encoding at all
+                thumb = w.evidence_jpeg or thumbnail_jpeg(w.frames[len(w.frames) // 2])
             scores.append(
                 WindowScore(
                     camera_id=w.camera_id,
@@ -166,4 +187,10 @@ class WindowScorer:
                     thumbnail_jpeg=thumb,
                 )
             )
-        return scores, took
+        return scores
+
+    def score(self, windows: Sequence[AssembledWindow]) -> tuple[list[WindowScore], float]:
+        """Score ``windows`` in one go (prepare, infer, records); returns the records and inference seconds."""
+        batch = self.prepare(windows)
+        out, took = self.infer(batch)
+        return self.records(batch, out, time.time_ns()), took

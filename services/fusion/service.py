@@ -1,7 +1,8 @@
 """The fusion service loop: media topics in, window scores out, offsets committed only when safe.
 
-Threads: the *consumer loop* (poll, decode, assemble windows, commit, backpressure) and the
-*scorer* (batches across cameras, ONNX Runtime, produce). A window's lowest offsets stay
+Threads: the *consumer loop* (poll, decode, assemble windows, commit, backpressure) and three
+scoring stages in a pipeline: *batcher* (batches across cameras, stacks model inputs), *infer*
+(ONNX Runtime) and *emitter* (score records, produce). A window's lowest offsets stay
 uncommitted until its score is acknowledged (:class:`~services.fusion.offsets.OffsetTracker`),
 and open windows hold back commits via :meth:`WindowAssembler.min_open_offsets`, so a crash
 re-reads what it needs. On revoke, open windows of the revoked partitions are dropped (their next
@@ -12,23 +13,25 @@ duplicate at worst, with the same window id).
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
-from models.runtime import FusionModel
+from models.runtime import FusionModel, ModelOutput
 from services.fusion.batcher import Batcher
 from services.fusion.metrics import FusionMetrics
 from services.fusion.offsets import OffsetTracker
-from services.fusion.runner import WindowScorer, batch_buckets, load_model
+from services.fusion.runner import ModelBatch, WindowScorer, batch_buckets, load_model
 from streaming import contracts
 from streaming.bus import Bus, BusError, Consumer, Delivered, Record, TopicPartition, TopicSpec
 from streaming.config import VigilConfig
@@ -45,6 +48,8 @@ LAG_INTERVAL_S = 5.0
 POLL_TIMEOUT_S = 0.1
 MAX_POLL_RECORDS = 500
 DRAIN_TIMEOUT_S = 10.0
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,16 +125,22 @@ class FusionService:
         self._replay_logged = 0.0
         self._resend: deque[tuple[contracts.WindowScore, int]] = deque()
         self._resend_lock = threading.Lock()
+        self._prepared: queue.Queue[tuple[list[_Job], ModelBatch] | None] = queue.Queue(maxsize=1)
+        self._inferred: queue.Queue[tuple[list[_Job], ModelBatch, ModelOutput] | None] = queue.Queue(
+            maxsize=1
+        )
         self.error: BaseException | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> FusionService:
-        """Warm up, then run the loop and the scorer in daemon threads."""
+        """Warm up, then run the consumer loop and the scoring stages in daemon threads."""
         self.warm_up()
-        for name, target in (("fusion-scorer", self._score_loop), ("fusion-consumer", self._consume_loop)):
-            thread = threading.Thread(target=self._guard(target), name=name, daemon=True)
+        self._threads = [
+            *self._stage_threads(),
+            threading.Thread(target=self._guard(self._consume_loop), name="fusion-consumer", daemon=True),
+        ]
+        for thread in self._threads:
             thread.start()
-            self._threads.append(thread)
         return self
 
     def request_stop(self) -> None:
@@ -148,14 +159,16 @@ class FusionService:
     def run(self) -> None:
         """Warm up and run until :meth:`stop` (or the end of a replay) in the calling thread."""
         self.warm_up()
-        scorer = threading.Thread(target=self._guard(self._score_loop), name="fusion-scorer", daemon=True)
-        scorer.start()
+        stages = self._stage_threads()
+        for thread in stages:
+            thread.start()
         try:
             self._consume_loop()
         finally:
             self._stop.set()
             self.batcher.close()
-            scorer.join(30)
+            for thread in stages:
+                thread.join(30)
             self._producer.close(timeout=10)
         if self.error is not None:
             raise self.error
@@ -277,7 +290,7 @@ class FusionService:
             self._done.set()
 
     def _drain(self, timeout_s: float) -> None:
-        """On the way out: let the scorer finish closed windows and their acks, so they are committed."""
+        """On the way out: let the scoring stages finish closed windows and their acks, so they are committed."""
         self.batcher.close()
         deadline = time.monotonic() + timeout_s
         while self.tracker.inflight() and time.monotonic() < deadline and self.error is None:
@@ -303,6 +316,7 @@ class FusionService:
                     tp=tp,
                     offset=record.offset,
                     now=self._now(),
+                    jpeg=item.payload if item.codec == "jpeg" else b"",
                 )
             elif isinstance(item, contracts.AudioChunk):
                 windows = self.assembler.add_audio(
@@ -448,20 +462,69 @@ class FusionService:
         self._producer.flush(30)
         log.info("fusion replay: done")
 
-    # -- scorer -----------------------------------------------------------------------------------
-    def _score_loop(self) -> None:
-        while True:
-            self._send_retries()
+    # -- scoring stages ---------------------------------------------------------------------------
+    # Three threads in a pipeline, so that ONNX Runtime (which releases the GIL) is never kept
+    # waiting by Python work: "batcher" stacks batch N+1 while "infer" runs batch N, and "emitter"
+    # builds and sends the scores of batch N-1. Queues of one batch each keep memory bounded.
+    def _stage_threads(self) -> list[threading.Thread]:
+        stages = (
+            ("fusion-batcher", self._prepare_loop),
+            ("fusion-infer", self._infer_loop),
+            ("fusion-emitter", self._emit_loop),
+        )
+        return [threading.Thread(target=self._guard(t), name=n, daemon=True) for n, t in stages]
+
+    def _prepare_loop(self) -> None:
+        while self.error is None:
             if self._stop.is_set() and len(self.batcher) == 0:
-                return
+                break
             jobs = self.batcher.next_batch(0.1)
-            if not jobs:
-                continue
-            scores, took = self.scorer.score([j.window for j in jobs])
+            if jobs:
+                self._hand_on(self._prepared, (jobs, self.scorer.prepare([j.window for j in jobs])))
+        self._hand_on(self._prepared, None)
+
+    def _infer_loop(self) -> None:
+        while (item := self._take(self._prepared)) is not None:
+            jobs, batch = item
+            out, took = self.scorer.infer(batch)
             self.metrics.batch_size.observe(len(jobs))
             self.metrics.inference_seconds.observe(took)
-            for job, score in zip(jobs, scores, strict=True):
+            self._hand_on(self._inferred, (jobs, batch, out))
+        self._hand_on(self._inferred, None)
+
+    def _emit_loop(self) -> None:
+        while True:
+            self._send_retries()
+            try:
+                item = self._inferred.get(timeout=0.1)
+            except queue.Empty:
+                if self.error is not None:
+                    return
+                continue
+            if item is None:
+                self._send_retries()
+                return
+            jobs, batch, out = item
+            for job, score in zip(jobs, self.scorer.records(batch, out, time.time_ns()), strict=True):
                 self._send(score, job.token)
+
+    def _hand_on(self, q: queue.Queue[_T | None], item: _T | None) -> None:
+        """Put ``item`` on the next stage's queue; give up only if a stage failed."""
+        while self.error is None:
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _take(self, q: queue.Queue[_T | None]) -> _T | None:
+        """The next item from the previous stage; None at its end (or when a stage failed)."""
+        while self.error is None:
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
 
     def _send(self, score: contracts.WindowScore, token: int) -> None:
         future = self._producer.send(self.scores_topic, contracts.encode(score), key=score.camera_id.encode())

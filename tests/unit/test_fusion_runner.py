@@ -22,14 +22,14 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> FusionModel:
 def window(value: int, missing: tuple[str, ...] = ()) -> AssembledWindow:
     t, s = CONTRACT.frames_per_window, CONTRACT.samples_per_window
     h, w = CONTRACT.frame_height, CONTRACT.frame_width
-    return AssembledWindow(
+    return AssembledWindow.of_arrays(
+        np.full((t, h, w, 3), value, np.uint8),
+        np.full(s, 0.5, np.float32),
         camera_id="cam",
         session_id="s",
         index=10,
         start_ns=10_000_000_000,
         end_ns=12_000_000_000,
-        frames=np.full((t, h, w, 3), value, np.uint8),
-        audio=np.full(s, 0.5, np.float32),
         missing=missing,
         flags=(),
         num_frames=t,

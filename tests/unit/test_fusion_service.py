@@ -11,7 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from models.contract import ModelContractError
-from models.runtime import FusionModel
+from models.runtime import FusionModel, ModelOutput
+from services.fusion.runner import ModelBatch
 from services.fusion.service import FusionService
 from streaming import contracts
 from streaming.bus import TopicPartition
@@ -178,15 +179,15 @@ def test_backpressure_pauses_and_resumes_without_losing_windows(bus: MemoryBus, 
     registry = CollectorRegistry()
     model = FusionModel(model_path, providers=["CPUExecutionProvider"])
     service = FusionService(config, bus, registry, model=model)
-    slow_score = service.scorer.score
+    slow_infer = service.scorer.infer
     paused_seen: list[bool] = []
 
-    def slow(windows: list) -> tuple:  # type: ignore[type-arg]
+    def slow(batch: ModelBatch) -> tuple[ModelOutput, float]:
         time.sleep(0.03)  # a slow model: windows queue up faster than they are scored
         paused_seen.append(registry.get_sample_value("vigil_fusion_paused") == 1.0)
-        return slow_score(windows)
+        return slow_infer(batch)
 
-    service.scorer.score = slow  # type: ignore[method-assign,assignment]
+    service.scorer.infer = slow  # type: ignore[method-assign]
     cams = ["a", "b", "c", "d"]
     for cam in cams:
         publish(bus, config, media_records(cam, f"{cam}-s1", T0, 8.0, CONTRACT))
