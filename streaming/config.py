@@ -216,6 +216,13 @@ class FusionConfig(_Strict):
     group_id: str = Field("vigil-fusion", description="Consumer group (KEDA scales on its lag).")
     max_batch: int = Field(16, ge=1, description="Most windows per inference batch.")
     max_wait_ms: float = Field(50.0, ge=0, description="Longest wait to fill a batch.")
+    inference_workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Batches run at once; 0: one per CPU core (each single-threaded) on the CPU "
+        "provider, one on a GPU.",
+    )
     lateness_s: float = Field(3.0, ge=0, description="How long past a window's end to wait for a modality.")
     max_queue_windows: int = Field(256, ge=1, description="Pending windows before partitions are paused.")
     thumbnail_threshold: float = Field(

@@ -22,7 +22,7 @@ import json
 import struct
 import zlib
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, ClassVar, Final, TypeVar, cast
+from typing import Any, ClassVar, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -293,7 +293,7 @@ def decode(data: bytes) -> Record:
     if zlib.crc32(payload, zlib.crc32(header_bytes)) != crc:
         raise ContractError(f"{cls.__name__}: checksum mismatch: the record is corrupted")
     try:
-        header = json.loads(header_bytes)
+        header = json.loads(header_bytes.decode())  # str: no encoding detection per record
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ContractError(f"{cls.__name__}: header is not valid JSON: {exc}") from None
     if not isinstance(header, dict):
@@ -327,69 +327,79 @@ class _HeaderField:
     name: str
     type_name: str
     allowed: tuple[type, ...]
+    exact: frozenset[type]  # the exact types JSON gives for a valid value (bool is not an int here)
+    convert: str  # "" (as is), "float", "dict" or "tuple"
     optional: bool
 
 
 def _header_fields(cls: type[Any]) -> tuple[tuple[_HeaderField, ...], frozenset[str]]:
     """The header fields of ``cls`` (all but the payload) and the names of all its fields."""
     payload_name = _PAYLOAD_FIELD[cls]
-    specs = tuple(
-        _HeaderField(
-            f.name,
-            str(f.type),
-            _TYPES.get(str(f.type), (object,)),
-            f.default is not MISSING or f.default_factory is not MISSING,
-        )
-        for f in fields(cls)
-        if f.name != payload_name
-    )
-    return specs, frozenset(f.name for f in fields(cls))
+    specs = []
+    for f in fields(cls):
+        if f.name == payload_name:
+            continue
+        type_name = str(f.type)
+        allowed = _TYPES.get(type_name, (object,))
+        convert = {"float": "float", "dict[str, float]": "dict"}.get(type_name, "")
+        if f.name in _TUPLE_FIELDS:
+            convert = "tuple"
+        optional = f.default is not MISSING or f.default_factory is not MISSING
+        specs.append(_HeaderField(f.name, type_name, allowed, frozenset(allowed), convert, optional))
+    return tuple(specs), frozenset(f.name for f in fields(cls))
 
 
 _HEADER_FIELDS = {cls: _header_fields(cls) for cls in _KINDS.values()}
 
 
 def _build(cls: type[T], header: dict[str, Any], payload: bytes) -> T:
-    payload_name = _PAYLOAD_FIELD[cls]
-    kwargs: dict[str, Any] = {payload_name: payload}
+    kwargs: dict[str, Any] = {_PAYLOAD_FIELD[cls]: payload}
     specs, names = _HEADER_FIELDS[cls]
     for f in specs:
-        if f.name not in header:
+        raw = header.get(f.name, _ABSENT)
+        if raw is _ABSENT:
             if f.optional:  # optional in the header
                 continue
             raise ContractError(f"{cls.__name__}: header lacks field {f.name!r}")
-        raw: object = header[f.name]
-        allowed = f.allowed
-        if isinstance(raw, bool) and bool not in allowed:
-            raise ContractError(f"{cls.__name__}: field {f.name!r} has a boolean, expected {f.type_name}")
-        if not isinstance(raw, allowed):
-            raise ContractError(
-                f"{cls.__name__}: field {f.name!r} is {type(raw).__name__}, expected {f.type_name}"
-            )
-        value = cast(Any, raw)
-        if f.type_name == "float":
-            value = float(value)
-        elif f.type_name == "dict[str, float]":
-            if not all(
-                isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
-                for k, v in value.items()
-            ):
-                raise ContractError(f"{cls.__name__}: field {f.name!r} must map names to numbers")
-            value = {k: float(v) for k, v in value.items()}
-        elif f.name in _TUPLE_FIELDS:
-            if not all(isinstance(v, str) for v in value):
-                raise ContractError(f"{cls.__name__}: field {f.name!r} must be a list of strings")
-            value = tuple(value)
-        kwargs[f.name] = value
-    unknown = header.keys() - names
-    if unknown:
-        raise ContractError(f"{cls.__name__}: unknown header field(s) {sorted(unknown)}")
+        if type(raw) not in f.exact and object not in f.exact:  # rare: work out which error it is
+            if isinstance(raw, bool) and bool not in f.allowed:
+                raise ContractError(f"{cls.__name__}: field {f.name!r} has a boolean, expected {f.type_name}")
+            if not isinstance(raw, f.allowed):
+                raise ContractError(
+                    f"{cls.__name__}: field {f.name!r} is {type(raw).__name__}, expected {f.type_name}"
+                )
+        if f.convert:
+            raw = _convert(cls, f, raw)
+        kwargs[f.name] = raw
+    if len(header) >= len(kwargs):  # more keys than the fields taken: some are unknown
+        unknown = header.keys() - names
+        if unknown:
+            raise ContractError(f"{cls.__name__}: unknown header field(s) {sorted(unknown)}")
     try:
         return cls(**kwargs)
     except ContractError:
         raise
     except (TypeError, ValueError) as exc:
         raise ContractError(f"{cls.__name__}: {exc}") from None
+
+
+_ABSENT: Final = object()
+
+
+def _convert(cls: type[Any], f: _HeaderField, value: Any) -> Any:
+    """The field's value as the record holds it (float, dict of floats, tuple of strings)."""
+    if f.convert == "float":
+        return float(value)
+    if f.convert == "dict":
+        if not all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+            for k, v in value.items()
+        ):
+            raise ContractError(f"{cls.__name__}: field {f.name!r} must map names to numbers")
+        return {k: float(v) for k, v in value.items()}
+    if not all(isinstance(v, str) for v in value):
+        raise ContractError(f"{cls.__name__}: field {f.name!r} must be a list of strings")
+    return tuple(value)
 
 
 def to_dict(record: Record) -> dict[str, Any]:

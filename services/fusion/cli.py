@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             return _fail(str(exc))
     model_path = args.model or config.fusion.model_path
     try:
-        model = load_model(model_path, config.fusion.providers)
+        model = load_model(model_path, config.fusion.providers, config.fusion.inference_workers)
     except ModelContractError as exc:
         return _fail(f"model refused: {exc}")
     except ModelInputError as exc:

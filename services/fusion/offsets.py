@@ -28,6 +28,13 @@ class OffsetTracker:
             if offset + 1 > self._positions.get(tp, -1):
                 self._positions[tp] = offset + 1
 
+    def consumed_upto(self, last: Mapping[TopicPartition, int]) -> None:
+        """:meth:`consumed` for the last offset handled on each partition of a poll, in one go."""
+        with self._lock:
+            for tp, offset in last.items():
+                if offset + 1 > self._positions.get(tp, -1):
+                    self._positions[tp] = offset + 1
+
     def set_position(self, tp: TopicPartition, offset: int) -> None:
         """Set the position after a seek (replay)."""
         with self._lock:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,16 +23,50 @@ THUMBNAIL_SIZE = 64
 THUMBNAIL_QUALITY = 75
 
 
-def load_model(path: str | Path | None, providers: Sequence[str] | None = None) -> FusionModel:
+MAX_CPU_WORKERS = 8  # concurrent single-threaded runs at most (each holds its own activations)
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (a pod's limit)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def inference_workers(requested: int, providers: Sequence[str]) -> int:
+    """How many batches run at once: ``requested``, or for 0 one per usable core (at most
+    :data:`MAX_CPU_WORKERS`) on the CPU provider and one on an accelerator.
+
+    On CPUs, single-threaded runs side by side beat one run over a thread pool: no barrier after
+    every operator, and a core that the consumer thread takes for a moment stalls one run instead
+    of all of them (measured on 2 cores: 790-860 against 720-740 windows/s, bench/RESULTS.md).
+    """
+    if requested:
+        return requested
+    if all(p == "CPUExecutionProvider" for p in providers):
+        return min(MAX_CPU_WORKERS, usable_cpus())
+    return 1
+
+
+def load_model(
+    path: str | Path | None, providers: Sequence[str] | None = None, workers: int = 0
+) -> FusionModel:
     """Open the model (default: the bundled one); raises ``ModelContractError`` without a valid contract.
 
-    On the CPU provider the session is re-created with intra-op spinning off: spinning pool threads
-    burn the cores the consumer thread needs for decoding (measured: CPU per window about halved,
-    see bench/bench_fusion.py).
+    On the CPU provider the session is re-created for the service: single-threaded when several
+    batches run at once (see :func:`inference_workers`), otherwise with intra-op spinning off, as
+    spinning pool threads burn the cores the consumer thread needs for decoding.
     """
     model = FusionModel(path or DEFAULT_MODEL_PATH, providers=providers)
     if model.providers == ["CPUExecutionProvider"]:
-        without_spinning(model)
+        n = inference_workers(workers, model.providers)
+        without_spinning(model, 1 if n > 1 else None)
     return model
 
 

@@ -1,8 +1,9 @@
 """The fusion service loop: media topics in, window scores out, offsets committed only when safe.
 
-Threads: the *consumer loop* (poll, decode, assemble windows, commit, backpressure) and three
+Threads: the *consumer loop* (poll, decode, assemble windows, commit, backpressure) and the
 scoring stages in a pipeline: *batcher* (batches across cameras, stacks model inputs), *infer*
-(ONNX Runtime) and *emitter* (score records, produce). A window's lowest offsets stay
+workers (ONNX Runtime, several batches at once on CPUs) and *emitter* (score records in batch
+order, produce). A window's lowest offsets stay
 uncommitted until its score is acknowledged (:class:`~services.fusion.offsets.OffsetTracker`),
 and open windows hold back commits via :meth:`WindowAssembler.min_open_offsets`, so a crash
 re-reads what it needs. On revoke, open windows of the revoked partitions are dropped (their next
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -31,7 +33,7 @@ from models.runtime import FusionModel, ModelOutput
 from services.fusion.batcher import Batcher
 from services.fusion.metrics import FusionMetrics
 from services.fusion.offsets import OffsetTracker
-from services.fusion.runner import ModelBatch, WindowScorer, batch_buckets, load_model
+from services.fusion.runner import ModelBatch, WindowScorer, batch_buckets, inference_workers, load_model
 from streaming import contracts
 from streaming.bus import Bus, BusError, Consumer, Delivered, Record, TopicPartition, TopicSpec
 from streaming.config import VigilConfig
@@ -66,6 +68,9 @@ class _Job:
     token: int
 
 
+_InFlight = tuple[list[_Job], ModelBatch, Future[ModelOutput]]  # a batch handed to the workers
+
+
 class FusionService:
     """Embeddable fusion worker: ``start()``/``stop()`` run it in threads, ``run()`` blocks.
 
@@ -85,7 +90,7 @@ class FusionService:
         self.config = config
         self.bus = bus
         fc = config.fusion
-        self.model = model or load_model(fc.model_path, fc.providers)
+        self.model = model or load_model(fc.model_path, fc.providers, fc.inference_workers)
         c = self.model.contract
         self.contract = c
         self.replay = replay
@@ -125,10 +130,9 @@ class FusionService:
         self._replay_logged = 0.0
         self._resend: deque[tuple[contracts.WindowScore, int]] = deque()
         self._resend_lock = threading.Lock()
-        self._prepared: queue.Queue[tuple[list[_Job], ModelBatch] | None] = queue.Queue(maxsize=1)
-        self._inferred: queue.Queue[tuple[list[_Job], ModelBatch, ModelOutput] | None] = queue.Queue(
-            maxsize=1
-        )
+        self.workers = inference_workers(fc.inference_workers, self.model.providers)
+        self._infer_pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fusion-infer")
+        self._inflight: queue.Queue[_InFlight | None] = queue.Queue(maxsize=self.workers)
         self.error: BaseException | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -262,9 +266,14 @@ class FusionService:
                     self._assigned.clear()
                 if self._pending_seek:
                     records = self._seek_assigned(consumer, records)
+                now = self._now()  # one processing time per poll: it only matters at the lateness scale
+                handled: dict[TopicPartition, int] = {}
                 for record in records:
-                    self._handle(record)
-                self._enqueue(self.assembler.tick(self._now()))
+                    tp = record.tp
+                    self._handle(record, tp, now)
+                    handled[tp] = record.offset
+                self.tracker.consumed_upto(handled)
+                self._enqueue(self.assembler.tick(now))
                 self._count_late()
                 self._backpressure(consumer)
                 now = time.monotonic()
@@ -301,8 +310,8 @@ class FusionService:
         except BusError as exc:
             log.warning("fusion: flush on the way out failed: %s", exc)
 
-    def _handle(self, record: Record) -> None:
-        tp = record.tp
+    def _handle(self, record: Record, tp: TopicPartition, now: float) -> None:
+        """Decode one media record into the assembler (or the dead-letter topic); queue what closes."""
         try:
             item = contracts.decode(record.value)
             if isinstance(item, contracts.VideoFrame):
@@ -315,7 +324,7 @@ class FusionService:
                     has_audio=item.camera_has_audio,
                     tp=tp,
                     offset=record.offset,
-                    now=self._now(),
+                    now=now,
                     jpeg=item.payload if item.codec == "jpeg" else b"",
                 )
             elif isinstance(item, contracts.AudioChunk):
@@ -326,7 +335,7 @@ class FusionService:
                     self._samples(item),
                     tp=tp,
                     offset=record.offset,
-                    now=self._now(),
+                    now=now,
                 )
             else:
                 raise contracts.ContractError(
@@ -335,10 +344,9 @@ class FusionService:
         except contracts.ContractError as exc:
             self._dead.send(record, str(exc), exc, reason_type="contract").get(DEAD_LETTER_ACK_TIMEOUT_S)
             self.metrics.dropped_records.labels("dead_letter").inc()
-            self.tracker.consumed(tp, record.offset)
             return
-        self.tracker.consumed(tp, record.offset)
-        self._enqueue(windows)
+        if windows:
+            self._enqueue(windows)
 
     def _frame_rgb(self, frame: contracts.VideoFrame) -> npt.NDArray[np.uint8]:
         rgb = frame.to_rgb()
@@ -463,40 +471,39 @@ class FusionService:
         log.info("fusion replay: done")
 
     # -- scoring stages ---------------------------------------------------------------------------
-    # Three threads in a pipeline, so that ONNX Runtime (which releases the GIL) is never kept
-    # waiting by Python work: "batcher" stacks batch N+1 while "infer" runs batch N, and "emitter"
-    # builds and sends the scores of batch N-1. Queues of one batch each keep memory bounded.
+    # A pipeline, so that ONNX Runtime (which releases the GIL) is never kept waiting by Python
+    # work: the "batcher" thread stacks each batch and hands it to the inference workers (several
+    # batches at once on CPUs, see runner.inference_workers); the "emitter" thread takes the
+    # results in batch order (a camera's windows stay in order) and builds and sends the scores.
+    # The ordered queue holds at most ``workers`` batches: memory stays bounded.
     def _stage_threads(self) -> list[threading.Thread]:
-        stages = (
-            ("fusion-batcher", self._prepare_loop),
-            ("fusion-infer", self._infer_loop),
-            ("fusion-emitter", self._emit_loop),
-        )
+        stages = (("fusion-batcher", self._prepare_loop), ("fusion-emitter", self._emit_loop))
         return [threading.Thread(target=self._guard(t), name=n, daemon=True) for n, t in stages]
 
     def _prepare_loop(self) -> None:
-        while self.error is None:
-            if self._stop.is_set() and len(self.batcher) == 0:
-                break
-            jobs = self.batcher.next_batch(0.1)
-            if jobs:
-                self._hand_on(self._prepared, (jobs, self.scorer.prepare([j.window for j in jobs])))
-        self._hand_on(self._prepared, None)
+        try:
+            while self.error is None:
+                if self._stop.is_set() and len(self.batcher) == 0:
+                    break
+                jobs = self.batcher.next_batch(0.1)
+                if jobs:
+                    batch = self.scorer.prepare([j.window for j in jobs])
+                    self._hand_on(self._inflight, (jobs, batch, self._infer_pool.submit(self._infer, batch)))
+            self._hand_on(self._inflight, None)
+        finally:
+            self._infer_pool.shutdown(wait=False)
 
-    def _infer_loop(self) -> None:
-        while (item := self._take(self._prepared)) is not None:
-            jobs, batch = item
-            out, took = self.scorer.infer(batch)
-            self.metrics.batch_size.observe(len(jobs))
-            self.metrics.inference_seconds.observe(took)
-            self._hand_on(self._inferred, (jobs, batch, out))
-        self._hand_on(self._inferred, None)
+    def _infer(self, batch: ModelBatch) -> ModelOutput:
+        out, took = self.scorer.infer(batch)
+        self.metrics.batch_size.observe(len(batch.windows))
+        self.metrics.inference_seconds.observe(took)
+        return out
 
     def _emit_loop(self) -> None:
         while True:
             self._send_retries()
             try:
-                item = self._inferred.get(timeout=0.1)
+                item = self._inflight.get(timeout=0.1)
             except queue.Empty:
                 if self.error is not None:
                     return
@@ -504,7 +511,8 @@ class FusionService:
             if item is None:
                 self._send_retries()
                 return
-            jobs, batch, out = item
+            jobs, batch, result = item
+            out = result.result()
             for job, score in zip(jobs, self.scorer.records(batch, out, time.time_ns()), strict=True):
                 self._send(score, job.token)
 
@@ -516,15 +524,6 @@ class FusionService:
                 return
             except queue.Full:
                 continue
-
-    def _take(self, q: queue.Queue[_T | None]) -> _T | None:
-        """The next item from the previous stage; None at its end (or when a stage failed)."""
-        while self.error is None:
-            try:
-                return q.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        return None
 
     def _send(self, score: contracts.WindowScore, token: int) -> None:
         future = self._producer.send(self.scores_topic, contracts.encode(score), key=score.camera_id.encode())

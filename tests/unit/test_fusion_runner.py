@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from models.runtime import FusionModel
-from services.fusion.runner import WindowScorer, batch_buckets
+from services.fusion.runner import (
+    MAX_CPU_WORKERS,
+    WindowScorer,
+    batch_buckets,
+    inference_workers,
+    usable_cpus,
+)
 from streaming.windowing import AssembledWindow
 from tests.fusion_stub_model import build_stub_model, stub_contract
 
@@ -63,3 +73,43 @@ def test_scores_with_and_without_padding(model: FusionModel, buckets: tuple[int,
     assert scores[0].thumbnail_jpeg.startswith(b"\xff\xd8") and scores[1].thumbnail_jpeg == b""
     assert scores[0].seq == 10 and scores[0].window_id == "cam/s/10000000000"
     assert scores[0].class_probs.keys() == set(CONTRACT.classes)
+
+
+def test_usable_cpus_follows_the_cgroup_quota(tmp_path: Path) -> None:
+    cores = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("max 100000\n")
+    assert usable_cpus(cpu_max) == cores
+    cpu_max.write_text("150000 100000\n")  # a pod limited to 1.5 CPUs
+    assert usable_cpus(cpu_max) == min(cores, 2)
+    cpu_max.write_text("50000 100000\n")
+    assert usable_cpus(cpu_max) == 1
+    assert usable_cpus(tmp_path / "absent") == cores
+
+
+def test_inference_workers() -> None:
+    assert inference_workers(3, ["CUDAExecutionProvider", "CPUExecutionProvider"]) == 3
+    assert inference_workers(0, ["CUDAExecutionProvider", "CPUExecutionProvider"]) == 1
+    assert inference_workers(0, ["CPUExecutionProvider"]) == min(MAX_CPU_WORKERS, usable_cpus())
+
+
+def test_stack_writes_windows_into_rows_and_pads_with_zeros(model: FusionModel) -> None:
+    scorer = WindowScorer(model, thumbnail_threshold=0.4)
+    windows = [window(9), window(200, missing=("audio",))]
+    batch = scorer.stack(windows, 4)
+    assert batch.frames.shape[0] == batch.audio.shape[0] == batch.mask.shape[0] == 4
+    np.testing.assert_array_equal(batch.frames[:2], np.stack([w.frames for w in windows]))
+    np.testing.assert_array_equal(batch.audio[:2], np.stack([w.audio for w in windows]))
+    assert batch.mask.tolist() == [[1.0, 1.0], [0.0, 1.0], [1.0, 1.0], [1.0, 1.0]]
+    assert not batch.frames[2:].any() and not batch.audio[2:].any()
+    assert batch.windows == tuple(windows)
+
+
+def test_thumbnail_is_the_cameras_own_jpeg_when_the_window_has_one(model: FusionModel) -> None:
+    scorer = WindowScorer(model, thumbnail_threshold=0.4)
+    base = window(255)
+    camera_jpeg = b"\xff\xd8 the middle frame as ingest encoded it"
+    with_evidence = dataclasses.replace(base, evidence_jpeg=camera_jpeg)
+    scores, _ = scorer.score([with_evidence, base])
+    assert scores[0].thumbnail_jpeg == camera_jpeg  # no decoding or re-encoding
+    assert scores[1].thumbnail_jpeg.startswith(b"\xff\xd8") and scores[1].thumbnail_jpeg != camera_jpeg

@@ -199,3 +199,63 @@ def test_backpressure_pauses_and_resumes_without_losing_windows(bus: MemoryBus, 
         wait_for(lambda: registry.get_sample_value("vigil_fusion_paused") == 0.0, 10)
     finally:
         service.stop()
+
+
+def test_concurrent_inference_keeps_each_cameras_windows_in_order(bus: MemoryBus, model_path: Path) -> None:
+    config = make_config(max_batch=1, inference_workers=3, idle_timeout_s=30.0)
+    model = FusionModel(model_path, providers=["CPUExecutionProvider"])
+    service = FusionService(config, bus, CollectorRegistry(), model=model)
+    assert service.workers == 3
+    real_infer = service.scorer.infer
+    calls = iter(range(1_000_000))
+    lock = threading.Lock()
+
+    def uneven(batch: ModelBatch) -> tuple[ModelOutput, float]:
+        with lock:
+            n = next(calls)
+        time.sleep(0.05 if n % 3 == 0 else 0.0)  # every third batch finishes after the two behind it
+        return real_infer(batch)
+
+    service.scorer.infer = uneven  # type: ignore[method-assign]
+    publish(bus, config, media_records("cam", "cam-s1", T0, 8.0, CONTRACT))
+    service.start()
+    try:
+        wait_for(lambda: sum(1 for s in scores(bus) if not s.flags) >= 5)
+        seqs = [s.seq for s in scores(bus)]  # in the order they were produced
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    finally:
+        service.stop()
+
+
+def test_inference_failure_stops_the_service_instead_of_hanging(bus: MemoryBus, model_path: Path) -> None:
+    config = make_config(max_batch=1, inference_workers=2, idle_timeout_s=30.0)
+    model = FusionModel(model_path, providers=["CPUExecutionProvider"])
+    service = FusionService(config, bus, CollectorRegistry(), model=model)
+
+    def broken(batch: ModelBatch) -> tuple[ModelOutput, float]:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    service.scorer.infer = broken  # type: ignore[method-assign]
+    publish(bus, config, media_records("cam", "cam-s1", T0, 6.0, CONTRACT))
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            service.run()
+        except BaseException as exc:
+            failure.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive(), "the service hung after an inference failure"
+    assert failure and "illegal memory access" in str(failure[0])
+    assert scores(bus) == []
+    # nothing was committed past what the unscored windows need: a healthy worker scores them all
+    healthy = FusionService(config, bus, CollectorRegistry(), model=model).start()
+    try:
+        first = T0 // NS + 1
+        complete = list(range(first, (T0 + 5_750_000_000) // NS - 1))
+        wait_for(lambda: [s.seq for s in scores(bus) if not s.flags] == complete)
+    finally:
+        healthy.stop()

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streaming.bus import TopicPartition
 from streaming.windowing import (
@@ -16,6 +18,7 @@ from streaming.windowing import (
     AssembledWindow,
     WindowAssembler,
     WindowParams,
+    _nearest_per_slot,
 )
 
 RATE = 100  # Hz: small, so sample values (their global index) stay exact in float32
@@ -73,7 +76,15 @@ def feed(asm: WindowAssembler, recs: list[Rec], now: float = 0.0) -> list[Assemb
         if r.kind == "v":
             rgb = np.full((H, W, 3), r.index % 256, dtype=np.uint8)
             out += asm.add_frame(
-                r.camera, r.session, r.t_ns, rgb, has_audio=r.has_audio, tp=VTP, offset=r.offset, now=now
+                r.camera,
+                r.session,
+                r.t_ns,
+                rgb,
+                has_audio=r.has_audio,
+                tp=VTP,
+                offset=r.offset,
+                now=now,
+                jpeg=f"jpeg-of-frame-{r.index}".encode(),
             )
         else:
             samples = (np.arange(CHUNK) + r.index * CHUNK).astype(np.float32)
@@ -94,7 +105,9 @@ def expected_frames(start_ns: int, t0_ns: int) -> list[int]:
 
 
 def check_content(w: AssembledWindow, t0_ns: int) -> None:
-    assert [int(f[0, 0, 0]) for f in w.frames] == [i % 256 for i in expected_frames(w.start_ns, t0_ns)]
+    frames = expected_frames(w.start_ns, t0_ns)
+    assert [int(f[0, 0, 0]) for f in w.frames] == [i % 256 for i in frames]
+    assert w.evidence_jpeg == f"jpeg-of-frame-{frames[len(frames) // 2]}".encode()  # the middle slot's
     first_sample = (w.start_ns - t0_ns) * RATE // NS
     assert (w.start_ns - t0_ns) * RATE % NS == 0
     np.testing.assert_array_equal(w.audio, np.arange(first_sample, first_sample + 2 * RATE, dtype=np.float32))
@@ -296,3 +309,32 @@ def test_restart_with_two_cameras_on_one_partition(crash_after: int) -> None:
         np.testing.assert_array_equal(w.frames, ref.frames)
         np.testing.assert_array_equal(w.audio, ref.audio)
         assert (w.missing, w.flags) == ((), ())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    offsets=st.lists(st.integers(0, 2 * NS - 1), min_size=1, max_size=12),
+    start=st.integers(1_600_000_000, 1_900_000_000).map(lambda s: s * NS),
+)
+def test_nearest_frame_per_slot_matches_brute_force(offsets: list[int], start: int) -> None:
+    times = sorted(start + o for o in offsets)
+    bounds = [start + j * 2 * NS // 8 for j in range(9)]
+    expected = [
+        min(range(len(times)), key=lambda i: (abs(2 * times[i] - (bounds[j] + bounds[j + 1])), i))
+        for j in range(8)
+    ]
+    assert _nearest_per_slot(times, bounds) == expected
+
+
+def test_window_fill_writes_the_same_media_as_its_arrays() -> None:
+    asm = WindowAssembler(params(), (H, W))
+    t0 = 1_000 * NS + NS // 10
+    windows = feed(asm, generate(t0, 6.0, audio_until_ns=t0 + 3 * NS)) + asm.flush(0.0)
+    assert any(w.missing == ("audio",) for w in windows) and any(not w.missing for w in windows)
+    for w in windows:
+        frames = np.full((8, H, W, 3), 7, np.uint8)  # garbage that fill must overwrite
+        audio = np.full(2 * RATE, 7.0, np.float32)
+        w.fill(frames, audio)
+        np.testing.assert_array_equal(frames, w.frames)
+        np.testing.assert_array_equal(audio, w.audio)
+        assert frames.shape == (w.frames_per_window, H, W, 3)
