@@ -179,7 +179,7 @@ class WindowScorer:
     def infer(self, batch: ModelBatch) -> tuple[ModelOutput, float]:
         """Run the model on a prepared batch; returns its outputs and the inference time in seconds."""
         t0 = time.perf_counter()
-        out = self.model.predict(batch.frames, batch.audio, batch.mask)
+        out = self.model.predict(batch.frames, batch.audio, batch.mask, owned=True)
         return out, time.perf_counter() - t0
 
     def records(self, batch: ModelBatch, out: ModelOutput, scored_ns: int) -> list[WindowScore]:

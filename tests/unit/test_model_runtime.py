@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.runtime import DEFAULT_MODEL_PATH, FusionModel, ModelInputError, select_providers
+from models.runtime import DEFAULT_MODEL_PATH, FusionModel, ModelInputError, binding_device, select_providers
 
 pytestmark = pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason="committed model missing")
 
@@ -95,3 +95,34 @@ def test_committed_model_is_small_and_opset_17_or_newer() -> None:
     proto = onnx.load(str(DEFAULT_MODEL_PATH))
     assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+def test_owned_inputs_are_used_in_place_and_give_the_same_scores(model: FusionModel) -> None:
+    f, a = _inputs()
+    a[1, 5] = np.nan
+    mask = np.ones((2, 2), np.float32)
+    reference = model.predict(f, a.copy(), mask.copy())
+    out = model.predict(f, a, mask, owned=True)
+    np.testing.assert_array_equal(out.anomaly, reference.anomaly)
+    assert out.audio_missing.tolist() == [False, True]
+    assert not a[1].any() and mask[1, 0] == 0.0  # the caller's arrays were used, not copied
+    untouched = np.ones((2, 2), np.float32)
+    a2 = _inputs()[1]
+    a2[0, 0] = np.inf
+    model.predict(f, a2, untouched)
+    assert untouched.tolist() == [[1.0, 1.0], [1.0, 1.0]] and np.isinf(a2[0, 0])  # not owned: copies
+
+
+def test_io_binding_path_gives_the_same_outputs(model: FusionModel) -> None:
+    assert model.binding_device is None  # a plain run on the CPU provider
+    f, a = _inputs(3)
+    plain = model.predict(f, a)
+    bound = FusionModel(providers=["CPUExecutionProvider"])
+    bound.binding_device = "cpu"  # the IO-binding code path, with host memory
+    out = bound.predict(f, a)
+    np.testing.assert_array_equal(out.anomaly, plain.anomaly)
+    np.testing.assert_array_equal(out.class_probs, plain.class_probs)
+    np.testing.assert_array_equal(out.contribution, plain.contribution)
+    assert binding_device(["CUDAExecutionProvider", "CPUExecutionProvider"]) == "cuda"
+    assert binding_device(["TensorrtExecutionProvider", "CUDAExecutionProvider"]) == "cuda"
+    assert binding_device(["CPUExecutionProvider"]) is None
