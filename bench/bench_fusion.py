@@ -6,9 +6,13 @@
 
 For each batch size the service replays generated media (JPEG frames + s16le audio, like ingest
 publishes) from a bus: decode, window assembly, dynamic batching, inference, score encoding,
-produce. Every batch it ran is noted (its windows and padded size), then the same batches, rebuilt
-outside the measurement, go through ``InferenceSession.run`` alone (only the runs timed), in the
-same process, right after. Overhead = 1 - service / bare.
+produce. Every batch it ran is noted (its windows and padded size), then the same batches, built
+before the clock starts, go through ``InferenceSession.run`` alone, in the same process, right
+after, two ways: as the service runs them (``workers`` runs at once, same session) and ONNX
+Runtime's plain way (one run at a time, its default intra-op threads). Overhead = 1 - service /
+the faster of the two. A third replay with the model call replaced by constant outputs measures
+the service's own CPU per window; with bare ORT's CPU per window it gives the best any service
+doing this work could reach on this machine's cores (printed as a bound).
 The in-memory bus isolates the service's own cost; ``--kafka`` adds the broker round trips.
 """
 
@@ -28,7 +32,14 @@ from prometheus_client import CollectorRegistry
 
 from models.contract import ModelContract
 from models.runtime import DEFAULT_MODEL_PATH, FusionModel, ModelOutput
-from services.fusion.runner import ModelBatch, WindowScorer, inference_workers, load_model, without_spinning
+from services.fusion.runner import (
+    ModelBatch,
+    WindowScorer,
+    inference_workers,
+    load_model,
+    usable_cpus,
+    without_spinning,
+)
 from services.fusion.service import FusionService, ReplaySpec
 from streaming.bus import Bus, TopicPartition
 from streaming.config import VigilConfig
@@ -67,6 +78,27 @@ class RecordingScorer(WindowScorer):
         self.batches.append(Batch(tuple(w.window_id for w in batch.windows), len(batch.frames), took))
         self.windows += len(batch.windows)
         return out, took
+
+
+class NoInferenceScorer(RecordingScorer):
+    """The service's scorer with the model call replaced by constant outputs (anomaly 0.9, so
+    thumbnails are attached as for the real model on this media): the service's own cost alone.
+    """
+
+    def infer(self, batch: ModelBatch) -> tuple[ModelOutput, float]:
+        n, c = len(batch.frames), self.contract
+        none = np.zeros(n, bool)
+        out = ModelOutput(
+            anomaly=np.full(n, 0.9, np.float32),
+            class_probs=np.full((n, len(c.classes)), 1 / len(c.classes), np.float32),
+            contribution=np.full((n, 2), 0.5, np.float32),
+            classes=c.classes,
+            audio_missing=none,
+            video_missing=none,
+        )
+        self.batches.append(Batch(tuple(w.window_id for w in batch.windows), n, 0.0))
+        self.windows += len(batch.windows)
+        return out, 0.0
 
 
 def scene_frames(n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -126,15 +158,19 @@ def run_service(
     model: FusionModel,
     records: list[tuple[str, bytes, bytes]],
     scores_topic: str,
+    infer: bool = True,
 ) -> dict[str, Any]:
-    """Publish ``records``, replay them through the service; windows/s and the batches it ran."""
+    """Publish ``records``, replay them through the service; windows/s and the batches it ran.
+
+    ``infer=False``: constant outputs instead of the model (:class:`NoInferenceScorer`).
+    """
     topics = config.topics
     producer = bus.producer(client_id="bench")
     for kind, key, value in records:
         producer.send(topics.video if kind == "video" else topics.audio, value, key=key)
     producer.flush(60)
     service = FusionService(config, bus, CollectorRegistry(), model=model, replay=ReplaySpec(0, scores_topic))
-    recorder = RecordingScorer(service.scorer)
+    recorder = RecordingScorer(service.scorer) if infer else NoInferenceScorer(service.scorer)
     service.scorer = recorder
     service.warm_up()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -249,6 +285,8 @@ def bench_one(
         "bare_p99_batch_ms",
         "service_cpu_ms_per_window",
         "bare_cpu_ms_per_window",
+        "no_inference_windows_per_s",
+        "no_inference_cpu_ms_per_window",
     ):
         out[key] = round(float(np.median([r[key] for r in runs])), 2)
     out["overhead_pct"] = round(float(np.median([r["overhead_pct"] for r in runs])), 1)
@@ -269,6 +307,46 @@ def _bench_once(
     bus_name: str, models: Models, batch: int, records: list[tuple[str, bytes, bytes]], partitions: int
 ) -> dict[str, Any]:
     model = models.service
+    svc = _service_run(bus_name, models, batch, records, partitions, infer=True)
+    own = _service_run(bus_name, models, batch, records, partitions, infer=False)
+    windows = rebuild_windows(model.contract, records)
+    base = bare_runtime(model, svc["batches"], windows, models.workers)
+    one_run = bare_runtime(models.one_run, svc["batches"], windows, 1)
+    del windows
+    service_wps = svc["windows"] / svc["seconds"]
+    bare_wps = svc["windows"] / base["seconds"] if base["seconds"] else 0.0
+    one_run_wps = svc["windows"] / one_run["seconds"] if one_run["seconds"] else 0.0
+    best_wps = max(bare_wps, one_run_wps)  # overhead against the faster way to run bare
+    sizes = [b.size for b in svc["batches"]]
+    return {
+        "bus": bus_name,
+        "max_batch": batch,
+        "windows": svc["windows"],
+        "mean_batch": round(svc["windows"] / len(sizes), 1) if sizes else 0.0,  # before padding
+        "service_windows_per_s": round(service_wps, 1),
+        "bare_ort_windows_per_s": round(bare_wps, 1),
+        "bare_one_run_windows_per_s": round(one_run_wps, 1),
+        "overhead_pct": round(100 * (1 - service_wps / best_wps), 1) if best_wps else None,
+        "service_p99_batch_ms": round(1e3 * float(np.percentile([b.seconds for b in svc["batches"]], 99)), 2)
+        if sizes
+        else None,
+        "bare_p99_batch_ms": round(base["p99_ms"], 2),
+        "service_cpu_ms_per_window": round(1e3 * svc["cpu_s"] / max(1, svc["windows"]), 2),
+        "bare_cpu_ms_per_window": round(1e3 * base["cpu_s"] / max(1, svc["windows"]), 2),
+        "no_inference_windows_per_s": round(own["windows"] / own["seconds"], 1),
+        "no_inference_cpu_ms_per_window": round(1e3 * own["cpu_s"] / max(1, own["windows"]), 2),
+    }
+
+
+def _service_run(
+    bus_name: str,
+    models: Models,
+    batch: int,
+    records: list[tuple[str, bytes, bytes]],
+    partitions: int,
+    infer: bool,
+) -> dict[str, Any]:
+    """One replay of ``records`` through a fresh service on its own topics (deleted after on Kafka)."""
     u = uuid.uuid4().hex[:6]
     settings: dict[str, Any] = {
         "bus": "memory" if bus_name == "memory" else "kafka",
@@ -296,37 +374,12 @@ def _bench_once(
         bus = KafkaBus(config.kafka, "vigil-bench")
     bus.ensure_topics(topic_specs(config))
     try:
-        svc = run_service(bus, config, model, records, f"vigil.bench.scores.{u}")
+        return run_service(bus, config, models.service, records, f"vigil.bench.scores.{u}", infer)
     finally:
         bus.close()
         if bus_name == "kafka":
             t = config.topics
             _delete_topics(config, [t.video, t.audio, t.scores, t.dead_letter, f"vigil.bench.scores.{u}"])
-    windows = rebuild_windows(model.contract, records)
-    base = bare_runtime(model, svc["batches"], windows, models.workers)
-    one_run = bare_runtime(models.one_run, svc["batches"], windows, 1)
-    del windows
-    service_wps = svc["windows"] / svc["seconds"]
-    bare_wps = svc["windows"] / base["seconds"] if base["seconds"] else 0.0
-    one_run_wps = svc["windows"] / one_run["seconds"] if one_run["seconds"] else 0.0
-    best_wps = max(bare_wps, one_run_wps)  # overhead against the faster way to run bare
-    sizes = [b.size for b in svc["batches"]]
-    return {
-        "bus": bus_name,
-        "max_batch": batch,
-        "windows": svc["windows"],
-        "mean_batch": round(svc["windows"] / len(sizes), 1) if sizes else 0.0,  # before padding
-        "service_windows_per_s": round(service_wps, 1),
-        "bare_ort_windows_per_s": round(bare_wps, 1),
-        "bare_one_run_windows_per_s": round(one_run_wps, 1),
-        "overhead_pct": round(100 * (1 - service_wps / best_wps), 1) if best_wps else None,
-        "service_p99_batch_ms": round(1e3 * float(np.percentile([b.seconds for b in svc["batches"]], 99)), 2)
-        if sizes
-        else None,
-        "bare_p99_batch_ms": round(base["p99_ms"], 2),
-        "service_cpu_ms_per_window": round(1e3 * svc["cpu_s"] / max(1, svc["windows"]), 2),
-        "bare_cpu_ms_per_window": round(1e3 * base["cpu_s"] / max(1, svc["windows"]), 2),
-    }
 
 
 def _delete_topics(config: VigilConfig, names: list[str]) -> None:
@@ -401,10 +454,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['bare_one_run_windows_per_s']:>8} {r['overhead_pct']:>7}% "
             f"{r['service_p99_batch_ms']:>12} / {r['bare_p99_batch_ms']}   runs {r['overhead_runs_pct']}"
         )
+        own, bare = r["no_inference_cpu_ms_per_window"], r["bare_cpu_ms_per_window"]
         print(
             f"{'':>6} CPU per window (all threads): service {r['service_cpu_ms_per_window']} ms, "
-            f"bare {r['bare_cpu_ms_per_window']} ms"
+            f"bare {bare} ms; the service without inference {own} ms ({r['no_inference_windows_per_s']} w/s)"
         )
+        best = max(r["bare_ort_windows_per_s"], r["bare_one_run_windows_per_s"])
+        if own and bare and best:
+            cores = usable_cpus()
+            bound = cores / ((own + bare) / 1e3)
+            print(
+                f"{'':>6} at best on {cores} cores (the service's own CPU and bare's, perfectly overlapped): "
+                f"{bound:.0f} w/s, overhead >= {max(0.0, 100 * (1 - bound / best)):.1f}%"
+            )
     print(
         "bare ORT: the same batches run as the service runs them; (1 run): one run at a time with "
         "ONNX Runtime's default threads. Overhead = 1 - service / the faster of the two."
