@@ -45,7 +45,7 @@ def inference_workers(requested: int, providers: Sequence[str]) -> int:
 
     On CPUs, single-threaded runs side by side beat one run over a thread pool: no barrier after
     every operator, and a core that the consumer thread takes for a moment stalls one run instead
-    of all of them (measured on 2 cores: 790-860 against 720-740 windows/s, bench/RESULTS.md).
+    of all of them (bare ONNX Runtime on 2 cores: 786 against 541 windows/s, bench/RESULTS.md).
     """
     if requested:
         return requested
