@@ -327,7 +327,6 @@ class _HeaderField:
     name: str
     type_name: str
     allowed: tuple[type, ...]
-    exact: frozenset[type]  # the exact types JSON gives for a valid value (bool is not an int here)
     convert: str  # "" (as is), "float", "dict" or "tuple"
     optional: bool
 
@@ -345,7 +344,7 @@ def _header_fields(cls: type[Any]) -> tuple[tuple[_HeaderField, ...], frozenset[
         if f.name in _TUPLE_FIELDS:
             convert = "tuple"
         optional = f.default is not MISSING or f.default_factory is not MISSING
-        specs.append(_HeaderField(f.name, type_name, allowed, frozenset(allowed), convert, optional))
+        specs.append(_HeaderField(f.name, type_name, allowed, convert, optional))
     return tuple(specs), frozenset(f.name for f in fields(cls))
 
 
@@ -361,7 +360,7 @@ def _build(cls: type[T], header: dict[str, Any], payload: bytes) -> T:
             if f.optional:  # optional in the header
                 continue
             raise ContractError(f"{cls.__name__}: header lacks field {f.name!r}")
-        if type(raw) not in f.exact and object not in f.exact:  # rare: work out which error it is
+        if type(raw) not in f.allowed:  # fast path: exactly an allowed type (a bool is never an int)
             if isinstance(raw, bool) and bool not in f.allowed:
                 raise ContractError(f"{cls.__name__}: field {f.name!r} has a boolean, expected {f.type_name}")
             if not isinstance(raw, f.allowed):

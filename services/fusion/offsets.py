@@ -22,14 +22,10 @@ class OffsetTracker:
         self._inflight: dict[int, dict[TopicPartition, int]] = {}
         self._tokens = itertools.count()
 
-    def consumed(self, tp: TopicPartition, offset: int) -> None:
-        """The record at ``offset`` on ``tp`` has been handled (buffered, dropped or dead-lettered)."""
-        with self._lock:
-            if offset + 1 > self._positions.get(tp, -1):
-                self._positions[tp] = offset + 1
-
-    def consumed_upto(self, last: Mapping[TopicPartition, int]) -> None:
-        """:meth:`consumed` for the last offset handled on each partition of a poll, in one go."""
+    def consumed(self, last: Mapping[TopicPartition, int]) -> None:
+        """The records up to ``last[tp]`` on each partition have been handled (buffered, dropped or
+        dead-lettered): one call per poll.
+        """
         with self._lock:
             for tp, offset in last.items():
                 if offset + 1 > self._positions.get(tp, -1):

@@ -87,7 +87,8 @@ def without_spinning(model: FusionModel, intra_op_threads: int | None = None) ->
 def thumbnail_jpeg(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> bytes:
     """A small ``size`` x ``size`` JPEG of one ``[H, W, 3]`` uint8 frame (evidence for the alert).
 
-    Used when the window carries no camera JPEG of its own (raw ``rgb24`` frames). Cheap on purpose (every window above ``fusion.thumbnail_threshold`` gets one): an integer box
+    Used when the window carries no camera JPEG of its own (raw ``rgb24`` frames). Cheap on
+    purpose (every window above ``fusion.thumbnail_threshold`` may get one): an integer box
     reduction in C (``Image.reduce``, antialiased) to about ``size`` (112 -> 56), nearest-neighbour
     to exactly ``size``, TurboJPEG via :func:`streaming.contracts.encode_jpeg`. Measured on a
     112x112 frame: about 35 us against 160 us for Pillow's BILINEAR resize (a 1.75x reducing

@@ -266,14 +266,14 @@ class FusionService:
                     self._assigned.clear()
                 if self._pending_seek:
                     records = self._seek_assigned(consumer, records)
-                now = self._now()  # one processing time per poll: it only matters at the lateness scale
+                processing = self._now()  # one per poll: it only matters at the lateness scale
                 handled: dict[TopicPartition, int] = {}
                 for record in records:
                     tp = record.tp
-                    self._handle(record, tp, now)
+                    self._handle(record, tp, processing)
                     handled[tp] = record.offset
-                self.tracker.consumed_upto(handled)
-                self._enqueue(self.assembler.tick(now))
+                self.tracker.consumed(handled)
+                self._enqueue(self.assembler.tick(processing))
                 self._count_late()
                 self._backpressure(consumer)
                 now = time.monotonic()
