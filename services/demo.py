@@ -7,6 +7,14 @@ ended and the incident is resolved: 0 if every incident was raised (and resolved
 
     vigil demo                          # gunshot at 4 s in a 14 s clip
     vigil demo --incident 5:scream --port 0
+    vigil demo --config vigil.yaml --camera gate-3   # the alert policy, model and window settings
+                                                     # of vigil.yaml (camera gate-3's policy)
+
+With ``--config`` the demo runs what the services would run: the alert policy (``--camera``'s
+own, else ``alert.default_policy``), the model (``fusion.model_path``, unless ``--model``) and
+the window settings (``fusion.*``). Only what makes it a demo is replaced: the in-memory bus, one
+camera playing the clip in real time, the metrics port, and (unless the file sets them) CPU
+inference and a short idle timeout so the last windows close soon after the clip ends.
 """
 
 from __future__ import annotations
@@ -15,7 +23,6 @@ import argparse
 import logging
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Final
@@ -23,14 +30,13 @@ from typing import Final
 from prometheus_client import CollectorRegistry
 
 from services.alert.render import PrintingSink
-from services.alert.service import AlertService
 from services.alert.summary import describe
+from services.pipeline import InProcessPipeline
 from streaming import contracts
 from streaming.alert_store import Alert
-from streaming.config import VigilConfig
+from streaming.config import CameraConfig, ConfigError, VigilConfig, load_config
 from streaming.memory_bus import MemoryBus
 from streaming.observability import HealthServer, setup_logging
-from streaming.runtime import topic_specs
 
 CAMERA: Final = "demo-cam"
 DEFAULT_PORT: Final = 9100
@@ -54,6 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None, help="where generated clips are kept")
     parser.add_argument("--model", type=Path, default=None, help="ONNX model (default: the bundled one)")
     parser.add_argument("--timeout", type=float, default=60.0, help="give up this long after the clip ends")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a Vigil configuration whose alert policy, model and window settings the demo uses",
+    )
+    parser.add_argument(
+        "--camera",
+        default=CAMERA,
+        help=f"camera id of the demo camera (its alert.cameras policy applies; default {CAMERA})",
+    )
 
 
 def cache_dir(explicit: Path | None) -> Path:
@@ -88,17 +105,36 @@ def demo_clip(directory: Path, incident_s: float, class_name: str, duration_s: f
     return path
 
 
-def demo_config(clip: Path, port: int, model: Path | None = None) -> VigilConfig:
-    """Memory bus, one camera reading the clip in real time, quick window close at the clip's end."""
-    return VigilConfig.model_validate(
-        {
+def demo_config(
+    clip: Path,
+    port: int,
+    model: Path | None = None,
+    base: VigilConfig | None = None,
+    camera_id: str = CAMERA,
+) -> VigilConfig:
+    """``base`` (default: the defaults) made a demo: memory bus, one camera playing ``clip`` in real time.
+
+    Policy, model and window settings come from ``base``; ``model`` overrides its model path.
+    CPU inference, a 1.5 s idle timeout and WARNING logs apply unless ``base`` sets them.
+    """
+    base = base or VigilConfig()
+    fusion = base.fusion
+    fusion_update: dict[str, object] = {}
+    if model is not None:
+        fusion_update["model_path"] = model
+    if "providers" not in fusion.model_fields_set:
+        fusion_update["providers"] = ["CPUExecutionProvider"]
+    if "idle_timeout_s" not in fusion.model_fields_set:
+        fusion_update["idle_timeout_s"] = 1.5
+    return base.model_copy(
+        update={
             "bus": "memory",
-            "cameras": {CAMERA: {"url": str(clip)}},
-            "ingest": {"realtime": True},
-            "fusion": {"idle_timeout_s": 1.5, "providers": ["CPUExecutionProvider"], "model_path": model},
-            "http": {"host": "127.0.0.1", "port": port},
-            "kafka": {"partitions": 1},
-            "log_level": "WARNING",
+            "cameras": {camera_id: CameraConfig(url=str(clip))},
+            "ingest": base.ingest.model_copy(update={"realtime": True, "shard_index": 0, "shard_count": 1}),
+            "fusion": fusion.model_copy(update=fusion_update),
+            "http": base.http.model_copy(update={"host": "127.0.0.1", "port": port}),
+            "kafka": base.kafka.model_copy(update={"partitions": 1}),
+            "log_level": base.log_level if "log_level" in base.model_fields_set else "WARNING",
         }
     )
 
@@ -124,14 +160,14 @@ class ClipClock:
 class DemoPrinter:
     """Formats alerts for the terminal with their clip time and delay after the incident."""
 
-    def __init__(self, clock: ClipClock, incident_s: float | None) -> None:
+    def __init__(self, incident_s: float | None, clock: ClipClock | None = None) -> None:
         self.clock = clock
         self.incident_s = incident_s
         self.delays: list[float] = []
 
     def __call__(self, alert: Alert) -> str:
         data = alert.event["data"]
-        clip_t = self.clock.now_s() or 0.0
+        clip_t = (self.clock.now_s() if self.clock is not None else None) or 0.0
         mark = {"raised": "ALERT ", "updated": "UPDATE", "resolved": "CLEAR "}[alert.type]
         text = (
             data["summary"]
@@ -158,11 +194,12 @@ def _health_server(registry: CollectorRegistry, config: VigilConfig) -> HealthSe
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; see the module docstring."""
-    from services.fusion.service import FusionService
-    from services.ingest.service import IngestService
-
-    setup_logging("WARNING")
     incident_s: float | None = None
+    try:
+        base = load_config(args.config) if args.config is not None else None
+    except ConfigError as exc:
+        print(f"vigil demo: {exc}", file=sys.stderr)
+        return 2
     if args.clip is not None:
         clip = args.clip
     else:
@@ -173,28 +210,26 @@ def run(args: argparse.Namespace) -> int:
             print(f"vigil demo: --incident {args.incident!r}: expected SECONDS:CLASS", file=sys.stderr)
             return 2
         clip = demo_clip(cache_dir(args.cache_dir), incident_s, class_name or "gunshot", args.duration)
-    config = demo_config(clip, args.port, args.model)
-    bus = MemoryBus(default_partitions=1)
-    bus.ensure_topics(topic_specs(config))
+    config = demo_config(clip, args.port, args.model, base, args.camera)
+    setup_logging(config.log_level)
     registry = CollectorRegistry()
     health = _health_server(registry, config)
     print(f"metrics: http://127.0.0.1:{health.port}/metrics", flush=True)
-
-    printer = DemoPrinter(ClipClock(bus, config.topics.video), incident_s)
+    printer = DemoPrinter(incident_s)
     sink = PrintingSink(formatter=printer)
-    fusion = FusionService(config, bus, registry)
-    alert = AlertService(config, bus, registry, sink)
-    ingest = IngestService(config, bus, registry)
-    health.add_liveness(alert.heartbeat.check)
-    health.add_readiness(fusion.ready)
-    health.add_readiness(alert.ready)
-    alert_thread = threading.Thread(target=alert.run, name="alert", daemon=True)
-    print(f"vigil demo: camera {CAMERA!r} plays {clip.name} in real time", flush=True)
+    pipeline = InProcessPipeline(config, sink=sink, registry=registry)
+    printer.clock = ClipClock(pipeline.bus, config.topics.video)
+    if args.config is not None:
+        policy = config.alert.cameras.get(args.camera, config.alert.default_policy)
+        print(f"vigil demo: configuration {args.config}; camera {args.camera!r} policy {policy.model_dump()}")
+    print(f"vigil demo: camera {args.camera!r} plays {clip.name} in real time", flush=True)
     try:
-        fusion.start()
-        alert_thread.start()
-        ingest.start()
-        ingest.wait()
+        pipeline.start()
+        assert pipeline.fusion is not None and pipeline.alert is not None
+        health.add_liveness(pipeline.alert.heartbeat.check)
+        health.add_readiness(pipeline.fusion.ready)
+        health.add_readiness(pipeline.alert.ready)
+        pipeline.wait_ingest()
         clip_end = time.monotonic()
         print("[clip ended] waiting for the last windows and the resolve", flush=True)
         while time.monotonic() - clip_end < args.timeout:
@@ -206,10 +241,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             time.sleep(0.2)
     finally:
-        ingest.stop()
-        fusion.stop()
-        alert.stop()
-        alert_thread.join(10)
+        pipeline.stop()
         health.stop()
     return _report(sink, printer, incident_s)
 

@@ -13,7 +13,10 @@ Per camera, one :class:`AlertPolicy` with at most one open incident:
   over those windows; it is **updated** when its peak score grows by ``UPDATE_MIN_GAIN`` and at
   least ``update_min_interval_s`` of event time passed since its last event; it is **resolved**
   after ``resolve_m`` received windows below in a row;
-- after a resolve no new incident starts on the camera for ``cooldown_s`` of event time;
+- after a resolve, a new incident *of the same class* waits ``cooldown_s`` of event time
+  (``cooldown_scope: class``, the default; ``camera``: of any class), unless its peak beats the
+  resolved incident's peak by ``cooldown_override_gain``: a door-slam false alarm never hides a
+  gunshot ten seconds later, and a much stronger repeat is a new incident, not noise;
 - a window seen twice (same ``window_id``: fusion re-scores in-flight windows after a crash) or
   far older than the newest is ignored.
 
@@ -94,6 +97,14 @@ class _Mark:
 
 
 @dataclass(slots=True)
+class _Cooldown:
+    until_ns: int  # event time (window end) before which a raise of its key is held off
+    position: int  # first window of the resolved incident: replay rebuilds the cooldown
+    peak: float  # the resolved incident's peak: a new one must beat it by the override gain
+    reported: bool = False  # the suppression was counted for the current above run
+
+
+@dataclass(slots=True)
 class _Incident:
     incident_id: str
     class_name: str
@@ -115,9 +126,10 @@ class AlertPolicy:
         self.config = config
         self._marks: dict[int, _Mark] = {}  # window seq -> mark, the last few windows
         self._incident: _Incident | None = None
-        self._cooldown_until_ns = 0
-        self._cooldown_position: int | None = None  # replay from here until the cooldown is over
-        self._cooldown_reported = False
+        self._cooldowns: dict[str, _Cooldown] = {}  # class name (or "*": the camera) -> cooldown
+        # Replay point of the cooldowns: the first resolved incident of an unbroken run of
+        # overlapping cooldowns (a later one alone would not rebuild what an earlier one held off).
+        self._cooldown_anchor: int | None = None
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._latest_seq: int | None = None
         self._latest_end_ns = 0
@@ -149,8 +161,10 @@ class AlertPolicy:
         if self._latest_seq is None or score.seq > self._latest_seq:
             self._latest_seq = score.seq
         self._latest_end_ns = max(self._latest_end_ns, score.window_end_ns)
-        if self._latest_end_ns >= self._cooldown_until_ns:
-            self._cooldown_position = None
+        for key in [k for k, c in self._cooldowns.items() if self._latest_end_ns >= c.until_ns]:
+            del self._cooldowns[key]
+        if not self._cooldowns:
+            self._cooldown_anchor = None
 
         above = self.is_above(score) is not None
         existing = self._marks.get(score.seq)
@@ -173,12 +187,8 @@ class AlertPolicy:
         latest = self._latest_seq if self._latest_seq is not None else score.seq
         recent = sorted(s for s, m in self._marks.items() if m.above and s > latest - cfg.raise_n)
         if len(recent) < cfg.raise_k:
-            self._cooldown_reported = False
-            return
-        if score.window_end_ns < self._cooldown_until_ns:
-            if not self._cooldown_reported:
-                suppressed.append("cooldown")
-                self._cooldown_reported = True
+            for held in self._cooldowns.values():
+                held.reported = False
             return
         marks = [self._marks[s] for s in recent]
         evidence: dict[str, float] = {}
@@ -187,6 +197,17 @@ class AlertPolicy:
                 if name != NORMAL_CLASS:
                     evidence[name] = evidence.get(name, 0.0) + p
         class_name = max(sorted(evidence), key=lambda n: evidence[n])
+        peak = max(m.score for m in marks)
+        key = self._cooldown_key(class_name)
+        cooldown = self._cooldowns.get(key)
+        if cooldown is not None and score.window_end_ns < cooldown.until_ns:
+            gain = cfg.cooldown_override_gain
+            if gain is None or peak < cooldown.peak + gain:
+                if not cooldown.reported:
+                    suppressed.append("cooldown")
+                    cooldown.reported = True
+                return
+        self._cooldowns.pop(key, None)
         first = marks[0].window
         incident = _Incident(
             incident_id=incident_id_for(self.camera_id, first.session_id, first.window_start_ns, class_name),
@@ -195,12 +216,11 @@ class AlertPolicy:
             position=min(m.position for m in marks),
             last_above_seq=recent[-1],
             windows_above=len(recent),
-            peak=max(m.score for m in marks),
+            peak=peak,
             last_event_end_ns=score.window_end_ns,
         )
         incident.reported_peak = incident.peak
         self._incident = incident
-        self._cooldown_position = None
         events.append(self._event("raised", incident, score))
 
     def _follow(
@@ -224,9 +244,19 @@ class AlertPolicy:
             events.append(self._event("resolved", incident, score))
             self._incident = None
             self._marks.clear()
-            self._cooldown_until_ns = score.window_end_ns + int(cfg.cooldown_s * _NS)
-            self._cooldown_position = incident.position if cfg.cooldown_s > 0 else None
-            self._cooldown_reported = False
+            if cfg.cooldown_s > 0:
+                self._cooldowns[self._cooldown_key(incident.class_name)] = _Cooldown(
+                    until_ns=score.window_end_ns + int(cfg.cooldown_s * _NS),
+                    position=incident.position,
+                    peak=incident.peak,
+                )
+                anchor = self._cooldown_anchor
+                self._cooldown_anchor = (
+                    incident.position if anchor is None else min(anchor, incident.position)
+                )
+
+    def _cooldown_key(self, class_name: str) -> str:
+        return class_name if self.config.cooldown_scope == "class" else "*"
 
     def _event(self, type_: EventType, incident: _Incident, score: WindowScore) -> IncidentEvent:
         return IncidentEvent(
@@ -252,8 +282,8 @@ class AlertPolicy:
         positions = [m.position for m in self._marks.values() if m.above]
         if self._incident is not None:
             positions.append(self._incident.position)
-        if self._cooldown_position is not None:
-            positions.append(self._cooldown_position)
+        if self._cooldown_anchor is not None:
+            positions.append(self._cooldown_anchor)
         return min(positions) if positions else None
 
 

@@ -250,7 +250,21 @@ class AlertPolicyConfig(_Strict):
     raise_n: int = Field(3, ge=1, description="Length of the raise window (k of n).")
     resolve_m: int = Field(3, ge=1, description="Resolve after m consecutive windows below threshold.")
     cooldown_s: float = Field(
-        30.0, ge=0, description="After a resolve, no new incident on the camera for this long (event time)."
+        30.0,
+        ge=0,
+        description="After a resolve, no new incident of the same class (see cooldown_scope) for this "
+        "long (event time).",
+    )
+    cooldown_scope: Literal["class", "camera"] = Field(
+        "class",
+        description="'class': a cooldown holds off only the resolved incident's class; 'camera': every class.",
+    )
+    cooldown_override_gain: float | None = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="In a cooldown, raise anyway when the new peak beats the resolved one by this much "
+        "(null: never).",
     )
     update_min_interval_s: float = Field(
         5.0, ge=0, description="Least time between two updates of an incident."

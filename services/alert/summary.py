@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
+# A modality whose share of the decision is below this is not mentioned in the summary.
+MIN_SHARE: Final = 0.2
+
 # class -> (what it sounds like, what it looks like)
 PHRASES: Final[dict[str, tuple[str, str]]] = {
     "fight": ("shouting and blows", "people grappling"),
@@ -15,15 +18,26 @@ PHRASES: Final[dict[str, tuple[str, str]]] = {
 
 
 def describe(class_name: str, contribution: dict[str, float], missing: tuple[str, ...] = ()) -> str:
-    """``"gunshot-like bang with people scattering, 70% from audio"`` from the class and contribution."""
+    """What was heard and/or seen, claiming only what the model's contribution supports.
+
+    Both modalities at or above ``MIN_SHARE``: ``"gunshot-like bang with people scattering: 70%
+    audio, 30% video"`` (the leading modality first). One below it: only the other's phrase,
+    ``"gunshot-like bang, 95% from audio"``: no sight is claimed when the picture did not drive it.
+    """
     sound, sight = PHRASES.get(class_name, (f"{class_name.replace('_', ' ')} sound", "unusual activity"))
     if "video" in missing:
         return f"{sound} (audio only)"
     if "audio" in missing:
         return f"{sight} (video only)"
-    audio = contribution.get("audio", 0.5)
-    lead, share = ("audio", audio) if audio >= 0.5 else ("video", 1.0 - audio)
-    return f"{sound} with {sight}, {round(share * 100)}% from {lead}"
+    audio = min(1.0, max(0.0, contribution.get("audio", 0.5)))
+    video = 1.0 - audio
+    if video < MIN_SHARE:
+        return f"{sound}, {round(audio * 100)}% from audio"
+    if audio < MIN_SHARE:
+        return f"{sight}, {round(video * 100)}% from video"
+    if audio >= video:
+        return f"{sound} with {sight}: {round(audio * 100)}% audio, {round(video * 100)}% video"
+    return f"{sight} with {sound}: {round(video * 100)}% video, {round(audio * 100)}% audio"
 
 
 def summary_line(
@@ -35,4 +49,4 @@ def summary_line(
         return f"over: {text}"
     if event_type == "updated":
         return f"still going: {text} (peak {score:.0%})"
-    return f"{text} ({score:.0%})"
+    return f"{text} (score {score:.0%})"

@@ -177,3 +177,63 @@ def test_no_second_incident_while_one_is_open() -> None:
     )
     events = run(policy(), windows)
     assert [(e.type, e.class_name) for e in events] == [("raised", "gunshot"), ("resolved", "gunshot")]
+
+
+# -- per-class cooldown ---------------------------------------------------------------------------
+# A door slam called "glass_break" (a false alarm), resolved at window 6; a gunshot at 10 s.
+SLAM_THEN_GUNSHOT = burst([0.7, 0.7, 0, 0, 0], cls="glass_break") + burst([0.8, 0.8, 0.8, 0, 0, 0], start=10)
+
+
+def test_cooldown_is_per_class_a_different_class_raises() -> None:
+    events = run(policy(cooldown_s=30.0), SLAM_THEN_GUNSHOT)
+    assert [(e.type, e.class_name) for e in events] == [
+        ("raised", "glass_break"),
+        ("resolved", "glass_break"),
+        ("raised", "gunshot"),
+        ("resolved", "gunshot"),
+    ]
+
+
+def test_camera_scope_cooldown_holds_off_every_class() -> None:
+    pol = policy(cooldown_s=30.0, cooldown_scope="camera")
+    decisions = [pol.observe(w, i) for i, w in enumerate(SLAM_THEN_GUNSHOT)]
+    assert [e.type for d in decisions for e in d.events] == ["raised", "resolved"]
+    assert sum(d.suppressed.count("cooldown") for d in decisions) == 1
+
+
+@pytest.mark.parametrize(
+    ("second_peak", "gain", "raised_again"),
+    [
+        (0.7, 0.2, False),  # the same strength: the same incident's tail, held off
+        (0.85, 0.2, False),  # stronger, but not by the gain
+        (0.95, 0.2, True),  # much stronger: a new incident
+        (0.95, None, False),  # override off
+        (0.95, 0.3, False),
+    ],
+)
+def test_much_stronger_score_breaks_the_cooldown(
+    second_peak: float, gain: float | None, raised_again: bool
+) -> None:
+    windows = burst([0.7, 0.7, 0, 0, 0]) + burst([second_peak] * 3 + [0] * 3, start=8)
+    events = run(policy(cooldown_s=30.0, cooldown_override_gain=gain), windows)
+    assert [e.type for e in events].count("raised") == (2 if raised_again else 1)
+
+
+def test_restart_rebuilds_per_class_cooldowns() -> None:
+    windows = (
+        SLAM_THEN_GUNSHOT
+        + burst([0.7, 0.7, 0, 0, 0, 0], start=20, cls="glass_break")
+        + [score(26 + i) for i in range(40)]
+    )
+    reference = run(policy(cooldown_s=30.0), windows)
+    assert [e.type for e in reference].count("raised") == 2  # the second slam is in its cooldown
+    for crash_at in range(1, len(windows)):
+        pol = policy(cooldown_s=30.0)
+        before = [e for i, w in enumerate(windows[:crash_at]) for e in pol.observe(w, i).events]
+        needed = pol.needed_from()
+        resume = crash_at if needed is None else needed
+        replay = policy(cooldown_s=30.0)
+        after = [e for i, w in enumerate(windows) if i >= resume for e in replay.observe(w, i).events]
+        assert {e.event_id for e in before} | {e.event_id for e in after} == {
+            e.event_id for e in reference
+        }, crash_at

@@ -41,7 +41,9 @@ def test_raised_alert_is_a_valid_cloudevent() -> None:
     assert ce["source"] == "/cameras/cam-1"
     assert ce["data"]["class"] == "gunshot"
     assert ce["data"]["capture_to_alert_seconds"] == pytest.approx(0.7)
-    assert ce["data"]["summary"] == "gunshot-like bang with people scattering, 70% from audio (90%)"
+    assert (
+        ce["data"]["summary"] == "gunshot-like bang with people scattering: 70% audio, 30% video (score 90%)"
+    )
     assert ce["data"]["evidence"] == {"kind": "none"}
 
 
@@ -82,20 +84,24 @@ def test_schema_rejects_bad_alerts(path: tuple[str, ...], value: object) -> None
             "gunshot",
             {"audio": 0.7, "video": 0.3},
             (),
-            "gunshot-like bang with people scattering, 70% from audio",
+            "gunshot-like bang with people scattering: 70% audio, 30% video",
         ),
         (
             "fight",
             {"audio": 0.2, "video": 0.8},
             (),
-            "shouting and blows with people grappling, 80% from video",
+            "people grappling with shouting and blows: 80% video, 20% audio",
         ),
+        # the picture did not drive it: no sight is claimed
+        ("gunshot", {"audio": 0.97, "video": 0.03}, (), "gunshot-like bang, 97% from audio"),
+        ("glass_break", {"audio": 0.1, "video": 0.9}, (), "a broken pane, 90% from video"),
         ("scream", {"audio": 1.0, "video": 0.0}, ("video",), "a scream (audio only)"),
+        ("fight", {"audio": 0.0, "video": 1.0}, ("audio",), "people grappling (video only)"),
         (
             "new_thing",
             {"audio": 0.5, "video": 0.5},
             (),
-            "new thing sound with unusual activity, 50% from audio",
+            "new thing sound with unusual activity: 50% audio, 50% video",
         ),
     ],
 )
