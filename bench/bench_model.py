@@ -1,10 +1,13 @@
-"""Model benchmark: parameters, FLOPs per window, ONNX Runtime windows/s at several batch sizes.
+"""Model benchmark: size, parameters, FLOPs per window, ONNX Runtime windows/s at several batch sizes,
+for the model and the previous default model side by side in the same run.
 
-    python -m bench.bench_model                      # CPU, 2 threads, batch 1/8/32
+    python -m bench.bench_model                      # CPU, 2 threads, batch 1/8/32; vs the previous default
+    python -m bench.bench_model --baseline none      # this model only
     python -m bench.bench_model --providers CUDAExecutionProvider,CPUExecutionProvider --batches 1,8,32,128
 
-FLOPs are counted with torch's FlopCounterMode on the PyTorch model (multiply-add = 2 FLOPs)
-when torch is installed; the count is per window (batch 1).
+FLOPs are counted on the ONNX graph itself (Conv, MatMul, Gemm; multiply-add = 2 FLOPs; per
+window, batch 1), so any model file can be measured, including an earlier one. The previous
+default model is read from git history: the last commit before HEAD that changed the file.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,20 +50,64 @@ def trainable_parameters() -> int | None:
     return count_parameters(FusionNet())
 
 
-def flops_per_window() -> int | None:
-    """FLOPs of one window through the PyTorch model (None without torch)."""
-    try:
-        import torch
-        from torch.utils.flop_counter import FlopCounterMode
+def onnx_flops(path: Path) -> int:
+    """FLOPs of one window (batch 1) on the ONNX graph itself: Conv, ConvTranspose, MatMul, Gemm.
 
-        from models.net import FusionNet
-    except ImportError:
+    Shapes are taken from a real run (every operand exposed as an output), since static shape
+    inference cannot follow the graph's reshapes.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    counted = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+    model = onnx.load(str(path))
+    weights = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    outputs = {o.name for o in model.graph.output}
+    for node in model.graph.node:
+        if node.op_type in counted:
+            for name in (node.input[0], node.output[0]):
+                if name not in weights and name not in outputs:
+                    model.graph.output.append(onnx.ValueInfoProto(name=name))
+                    outputs.add(name)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {}
+    for inp in session.get_inputs():
+        shape = [1 if not isinstance(d, int) else d for d in inp.shape]
+        feeds[inp.name] = np.ones(shape, np.uint8 if inp.type == "tensor(uint8)" else np.float32)
+    names = [o.name for o in session.get_outputs()]
+    shapes: dict[str, tuple[int, ...]] = {
+        n: tuple(np.asarray(v).shape) for n, v in zip(names, session.run(None, feeds), strict=True)
+    }
+    shapes.update(weights)
+    total = 0
+    for node in model.graph.node:
+        if node.op_type in ("Conv", "ConvTranspose"):
+            total += 2 * int(np.prod(shapes[node.output[0]])) * int(np.prod(shapes[node.input[1]][1:]))
+        elif node.op_type in ("MatMul", "Gemm"):
+            total += 2 * int(np.prod(shapes[node.output[0]])) * int(shapes[node.input[0]][-1])
+    return total
+
+
+def previous_default(path: Path) -> Path | None:
+    """The committed default model as it was before its last change (from git), in a temp file."""
+    try:
+        revs = subprocess.run(
+            ["git", "log", "-n", "2", "--format=%H", "--", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if len(revs) < 2:
+            return None
+        rel = subprocess.run(
+            ["git", "ls-files", "--full-name", str(path)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        blob = subprocess.run(["git", "show", f"{revs[1]}:{rel}"], capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
         return None
-    model = FusionNet().eval()
-    frames = torch.zeros(1, 8, 112, 112, 3, dtype=torch.uint8)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(frames, torch.zeros(1, 32000), torch.ones(1, 2))
-    return int(counter.get_total_flops())
+    tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / f"previous-{revs[1][:10]}.onnx"
+    tmp.write_bytes(blob)
+    return tmp
 
 
 def throughput(model: FusionModel, batch: int, seconds: float) -> dict[str, float]:
@@ -87,10 +136,31 @@ def throughput(model: FusionModel, batch: int, seconds: float) -> dict[str, floa
     }
 
 
+def measure(
+    path: Path, providers: list[str], threads: int, batches: list[int], seconds: float
+) -> dict[str, object]:
+    """Size, parameters, FLOPs and throughput of one model file."""
+    model = FusionModel(path, providers=providers, intra_op_threads=threads)
+    return {
+        "model": str(path),
+        "model_version": model.contract.model_version,
+        "size_mb": round(path.stat().st_size / 1e6, 2),
+        "providers": model.providers,
+        "parameters": parameters(path),
+        "flops_per_window": onnx_flops(path),
+        "runs": [throughput(model, b, seconds) for b in batches],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table (and JSON with --json)."""
     ap = argparse.ArgumentParser(prog="bench_model", description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
+    ap.add_argument(
+        "--baseline",
+        default="previous",
+        help="model to compare with: 'previous' (the default model before its last commit), a path, or 'none'",
+    )
     ap.add_argument(
         "--providers", default="CPUExecutionProvider", help="comma-separated ONNX Runtime providers"
     )
@@ -100,33 +170,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     path = Path(args.model)
-    model = FusionModel(path, providers=args.providers.split(","), intra_op_threads=args.threads)
-    result = {
-        "model": str(path),
-        "size_mb": round(path.stat().st_size / 1e6, 2),
-        "providers": model.providers,
-        "threads": args.threads,
-        "parameters": parameters(path),
-        "trainable_parameters": trainable_parameters(),
-        "flops_per_window": flops_per_window(),
-        "runs": [throughput(model, int(b), args.seconds) for b in args.batches.split(",")],
-    }
+    providers = args.providers.split(",")
+    batches = [int(b) for b in args.batches.split(",")]
+    baseline: Path | None = None
+    if args.baseline == "previous":
+        baseline = previous_default(path)
+        if baseline is None:
+            print("no previous default model in git history: measuring this model only")
+    elif args.baseline != "none":
+        baseline = Path(args.baseline)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    result["load_average_1m"] = round(load, 2)
     print(
-        f"model {result['model']} ({result['size_mb']} MB), providers {result['providers']}, "
-        f"threads {args.threads}, 1-min load average {load:.2f} on {os.cpu_count()} CPUs"
+        f"providers {providers}, threads {args.threads}, 1-min load average {load:.2f} on {os.cpu_count()} CPUs"
     )
-    p = result["parameters"]
-    print(
-        f"parameters: {result['trainable_parameters'] or 'n/a'} trainable (PyTorch); ONNX initializers "
-        f"{p['learned']:,} learned (BatchNorm folded) + {p['fixed_front_end']:,} fixed (DFT, mel)"
+    # interleaved: this model, the baseline, this model again (a drifting load hits both)
+    results = {"model": measure(path, providers, args.threads, batches, args.seconds)}
+    if baseline is not None:
+        results["baseline"] = measure(baseline, providers, args.threads, batches, args.seconds)
+    result = {"trainable_parameters": trainable_parameters(), "load_average_1m": round(load, 2), **results}
+    print(f"parameters (PyTorch, this code): {result['trainable_parameters'] or 'n/a'} trainable")
+    header = f"{'':>9} {'version':>9} {'MB':>6} {'GFLOP/win':>10}" + "".join(
+        f" {'b' + str(b) + ' win/s':>11}" for b in batches
     )
-    fl = result["flops_per_window"]
-    print(f"FLOPs per window: {fl / 1e6:.1f} M" if fl else "FLOPs per window: n/a (torch not installed)")
-    print(f"{'batch':>6} {'windows/s':>10} {'p50 ms':>8} {'p95 ms':>8}")
-    for r in result["runs"]:
-        print(f"{r['batch']:>6} {r['windows_per_s']:>10} {r['p50_ms']:>8} {r['p95_ms']:>8}")
+    print(header)
+    for name, r in results.items():
+        runs = r["runs"]
+        assert isinstance(runs, list)
+        flops = r["flops_per_window"]
+        assert isinstance(flops, int)
+        print(
+            f"{name:>9} {r['model_version']!s:>9} {r['size_mb']!s:>6} {flops / 1e9:>10.3f}"
+            + "".join(f" {x['windows_per_s']:>11}" for x in runs)
+        )
+    if baseline is not None:
+        m, b = results["model"], results["baseline"]
+        assert isinstance(m["runs"], list) and isinstance(b["runs"], list)
+        ratios = [
+            x["windows_per_s"] / max(y["windows_per_s"], 1e-9)
+            for x, y in zip(m["runs"], b["runs"], strict=True)
+        ]
+        print(
+            f"{'ratio':>9} {'':>9} {'':>6} {float(m['flops_per_window']) / max(float(b['flops_per_window']), 1.0):>10.2f}"  # type: ignore[arg-type]
+            + "".join(f" {r:>11.2f}" for r in ratios)
+        )
     if args.json:
         print(json.dumps(result))
     return 0

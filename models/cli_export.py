@@ -42,6 +42,17 @@ def training_summary(metrics: dict[str, Any]) -> dict[str, Any]:
         "ambiguous_fusion_gain_ap": amb.get("fusion_gain_ap"),
         "missing_audio_visual_incidents_ap": metrics.get("missing_audio", {}).get("visual_incidents_ap"),
     }
+    real = metrics.get("real_test")
+    if real:
+        tr["metrics"]["real_test"] = {
+            "windows": real.get("n"),
+            "anomaly_ap": real.get("both", {}).get("anomaly_ap"),
+            "per_class_ap": real.get("both", {}).get("per_class_ap"),
+            "ablation_anomaly_ap": {
+                m: real.get(m, {}).get("anomaly_ap") for m in ("both", "audio_only", "video_only")
+            },
+            "ordinary_above_threshold": real.get("ordinary_above_threshold"),
+        }
     return tr
 
 

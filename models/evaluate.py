@@ -101,3 +101,57 @@ def report(
             amb["fusion_gain_ap"] = round(amb["both"]["anomaly_ap"] - max(singles), 4)
         rep["ambiguous"] = amb
     return rep
+
+
+def confusion(
+    labels: NDArray[np.float32],
+    anomaly: NDArray[np.float32],
+    class_probs: NDArray[np.float32],
+    threshold: float = 0.5,
+    classes: Sequence[str] = CLASSES,
+) -> dict[str, dict[str, int]]:
+    """Window confusion matrix, true class -> predicted class -> count.
+
+    Predicted is ``normal`` when the anomaly score is below ``threshold``, else the most
+    probable incident class; a window's true class is its first labelled incident (or normal).
+    """
+    incidents = [i for i, c in enumerate(classes) if c != "normal"]
+    out: dict[str, dict[str, int]] = {c: dict.fromkeys(classes, 0) for c in classes}
+    for y, a, p in zip(labels, anomaly, class_probs, strict=True):
+        true = next((classes[i] for i in incidents if y[i] > 0.5), "normal")
+        pred = "normal" if a < threshold else classes[incidents[int(np.argmax(p[incidents]))]]
+        out[true][pred] += 1
+    return out
+
+
+def real_report(
+    labels: NDArray[np.float32],
+    scenarios: Sequence[str],
+    preds: dict[str, tuple[np.ndarray, np.ndarray]],
+    threshold: float = 0.5,
+) -> dict[str, Any]:
+    """Metrics on real-sound windows: per mode AP, the confusion matrix and false-alarm rates.
+
+    ``ordinary_above_threshold``: the share of windows without an incident (ambience and
+    everyday events) whose anomaly score reaches ``threshold`` — what pages an operator.
+    """
+    rep: dict[str, Any] = {"n": len(labels), "n_incident": int((labels[:, 0] < 0.5).sum())}
+    for mode, (an, cp) in preds.items():
+        rep[mode] = summarize(labels, an, cp)
+    if "both" in preds:
+        an, cp = preds["both"]
+        rep["confusion_both"] = confusion(labels, an, cp, threshold)
+        ordinary = labels[:, 0] > 0.5
+        rep["ordinary_above_threshold"] = (
+            round(float(np.mean(an[ordinary] >= threshold)), 4) if ordinary.any() else None
+        )
+        kinds: dict[str, list[float]] = {}
+        for s, a, o in zip(scenarios, an, ordinary, strict=True):
+            if o:
+                kind = s.split(":")[1] if s.startswith("real_negative:") else "ambience"
+                for k in kind.split("+"):
+                    kinds.setdefault(k, []).append(float(a >= threshold))
+        rep["ordinary_above_threshold_by_kind"] = {
+            k: round(float(np.mean(v)), 3) for k, v in sorted(kinds.items())
+        }
+    return rep

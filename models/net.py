@@ -25,6 +25,8 @@ from torch import Tensor, nn
 from models.contract import CLASSES, FPS, FRAME_HEIGHT, SAMPLE_RATE, WINDOW_S
 
 LOG_EPS = 1e-6
+#: size of the pretrained teacher embedding the audio branch learns to predict (aiSFX: 512)
+DISTILL_DIM = 512
 
 
 def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
@@ -77,14 +79,24 @@ def _conv2d(cin: int, cout: int, stride: int | tuple[int, int]) -> nn.Sequential
     )
 
 
+#: channels of the audio CNN's layers (the first halves the mel axis only, the next two halve both
+#: axes, the rest keep the resolution)
+AUDIO_WIDTHS: tuple[int, ...] = (32, 64, 96, 128)
+
+
 class AudioBranch(nn.Module):
     """log-mel [B,1,M,F] -> tokens [B,Ta,D]."""
 
-    def __init__(self, n_mels: int, d: int) -> None:
+    def __init__(self, n_mels: int, d: int, widths: tuple[int, ...] = AUDIO_WIDTHS) -> None:
         super().__init__()
         self.norm = nn.BatchNorm2d(1)
-        self.cnn = nn.Sequential(_conv2d(1, 16, (2, 1)), _conv2d(16, 32, 2), _conv2d(32, 48, 2))
-        self.proj = nn.Conv1d(48 * math.ceil(n_mels / 8), d, 1)
+        strides: list[int | tuple[int, int]] = [(2, 1), 2, 2, *([1] * (len(widths) - 3))]
+        layers, cin = [], 1
+        for cout, stride in zip(widths, strides, strict=True):
+            layers.append(_conv2d(cin, cout, stride))
+            cin = cout
+        self.cnn = nn.Sequential(*layers)
+        self.proj = nn.Conv1d(widths[-1] * math.ceil(n_mels / 8), d, 1)
 
     def forward(self, mel: Tensor) -> Tensor:
         x = self.cnn(self.norm(mel.unsqueeze(1)))
@@ -160,6 +172,9 @@ class FusionNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1 + n_classes))
         self.aux_a = nn.Linear(2 * d, 1 + n_classes)
         self.aux_v = nn.Linear(2 * d, 1 + n_classes)
+        # training only: predicts a pretrained sound embedding from the audio tokens (distillation,
+        # models/teacher.py); not part of the exported outputs
+        self.distill = nn.Linear(2 * d, DISTILL_DIM)
         nn.init.normal_(self.pos_a, std=0.02)
         nn.init.normal_(self.pos_v, std=0.02)
         nn.init.normal_(self.missing_a, std=0.02)
@@ -187,7 +202,8 @@ class FusionNet(nn.Module):
         """From pooled frames and log-mel: (anomaly, class_probs, contribution, logits, aux_a, aux_v).
 
         ``explain`` re-runs the (cheap) fusion part with each modality masked to compute the
-        contribution; training passes False and gets the gate weights there instead.
+        contribution; training passes False and gets the gate weights there instead, and a
+        seventh output: the audio branch's prediction of the teacher embedding.
         """
         ma = modality_mask[:, 0:1]
         mv = modality_mask[:, 1:2]
@@ -201,7 +217,16 @@ class FusionNet(nn.Module):
         aux_a, aux_v = self.aux_a(a_pool_uni), self.aux_v(v_pool_uni)
         if not explain:
             logits, gate = self._fuse(a, v, modality_mask)
-            return torch.sigmoid(logits[:, 0]), torch.sigmoid(logits[:, 1:]), gate, logits, aux_a, aux_v
+            distill = self.distill(a_pool_uni)
+            return (
+                torch.sigmoid(logits[:, 0]),
+                torch.sigmoid(logits[:, 1:]),
+                gate,
+                logits,
+                aux_a,
+                aux_v,
+                distill,
+            )
         b = modality_mask.shape[0]
         only_a = modality_mask * torch.tensor([[1.0, 0.0]], dtype=modality_mask.dtype)
         only_v = modality_mask * torch.tensor([[0.0, 1.0]], dtype=modality_mask.dtype)

@@ -24,3 +24,16 @@ class TrainConfig:
     aux_weight: float = 0.3
     threads: int = 2
     real_dir: str | None = None
+    # the real-sound corpus (`vigil data fetch`): mixed windows from its train-split packages join
+    # the training set; val-split windows are watched per epoch; test-split (leave-package-out)
+    # windows are reported once, at the end
+    corpus_dir: str | None = None
+    real_train_windows: int = 6000
+    real_val_windows: int = 600
+    real_test_windows: int = 1000
+    real_seed: int = 11
+    real_val_seed: int = 1_100_003
+    real_test_seed: int = 2_100_003
+    # distillation from the aiSFX sound-effects embedding (models/teacher.py); 0 turns it off
+    distill_weight: float = 0.5
+    teacher_cache: str = "~/.cache/vigil/wheels"

@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from models.contract import CLASSES
-from models.evaluate import MODES, report
-from models.net import FusionNet, count_parameters
+from models.evaluate import MODES, real_report, report
+from models.net import DISTILL_DIM, FusionNet, count_parameters
 from models.synth.windows import AMBIGUOUS_MIX, TRAIN_MIX, WindowSet, make_dataset
+from models.teacher import ATTRIBUTION, Teacher
 from models.train_config import TrainConfig
 
 
@@ -34,36 +35,60 @@ class Features:
     mel: np.ndarray  # float32 [N,M,F]
     labels: np.ndarray  # float32 [N,C]
     scenarios: tuple[str, ...]
+    teacher: np.ndarray | None = None  # float32 [N,512] teacher embeddings (NaN rows: none)
 
 
-def featurize(data: WindowSet, model: FusionNet, batch: int = 64) -> Features:
-    """Apply the fixed front ends (frame pooling, log-mel) to a window set."""
+def featurize(data: WindowSet, model: FusionNet, batch: int = 64, teacher: Teacher | None = None) -> Features:
+    """Apply the fixed front ends (frame pooling, log-mel) to a window set, and the teacher if given."""
     vids, mels = [], []
     with torch.no_grad():
         for i in range(0, len(data), batch):
             f = torch.from_numpy(data.frames[i : i + batch])
             vids.append((model.pool_frames(f) * 255.0).round().to(torch.uint8).numpy())
             mels.append(model.logmel(torch.from_numpy(data.audio[i : i + batch])).numpy())
-    return Features(np.concatenate(vids), np.concatenate(mels), data.labels, data.scenarios)
+    emb = teacher.embed(data.audio, progress=True) if teacher is not None else None
+    return Features(np.concatenate(vids), np.concatenate(mels), data.labels, data.scenarios, emb)
 
 
 def _cached(path: Path, build: Any) -> Features:
     if path.exists():
         z = np.load(path, allow_pickle=False)
-        return Features(z["video"], z["mel"], z["labels"], tuple(str(s) for s in z["scenarios"]))
+        return Features(
+            z["video"],
+            z["mel"],
+            z["labels"],
+            tuple(str(s) for s in z["scenarios"]),
+            z["teacher"] if "teacher" in z.files else None,
+        )
     feats: Features = build()
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp, video=feats.video, mel=feats.mel, labels=feats.labels, scenarios=np.asarray(feats.scenarios)
-    )
+    arrays: dict[str, Any] = {
+        "video": feats.video,
+        "mel": feats.mel,
+        "labels": feats.labels,
+        "scenarios": np.asarray(feats.scenarios),
+    }
+    if feats.teacher is not None:
+        arrays["teacher"] = feats.teacher
+    np.savez(tmp, **arrays)
     os.replace(tmp, path)
     return feats
+
+
+def _teacher_rows(f: Features) -> np.ndarray:
+    return (
+        f.teacher if f.teacher is not None else np.full((len(f.scenarios), DISTILL_DIM), np.nan, np.float32)
+    )
 
 
 def load_features(cfg: TrainConfig, model: FusionNet, log: Any = print) -> dict[str, Features]:
     """Generate (or load cached) train / held-out / ambiguous feature sets."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    teacher = None
+    if cfg.distill_weight > 0:
+        teacher = Teacher(Path(cfg.teacher_cache).expanduser())
+        log(f"teacher: {ATTRIBUTION}")
     specs = {
         "train": (cfg.train_windows, cfg.seed, TRAIN_MIX),
         "heldout": (cfg.heldout_windows, cfg.heldout_seed, TRAIN_MIX),
@@ -71,29 +96,92 @@ def load_features(cfg: TrainConfig, model: FusionNet, log: Any = print) -> dict[
     }
     sets: dict[str, Features] = {}
     for name, (n, seed, mix) in specs.items():
-        path = out / f"data-{name}-seed{seed}-n{n}.npz"
+        tch = teacher if name == "train" else None
+        path = out / f"data-{name}-seed{seed}-n{n}{'-t' if tch else ''}.npz"
         log(f"data {name}: {n} windows, seed {seed} ({'cached' if path.exists() else 'generating'})")
         sets[name] = _cached(
-            path, lambda n=n, seed=seed, mix=mix: featurize(make_dataset(n, seed, mix, progress=True), model)
+            path,
+            lambda n=n, seed=seed, mix=mix, tch=tch: featurize(
+                make_dataset(n, seed, mix, progress=True), model, teacher=tch
+            ),
         )
+    if cfg.corpus_dir:
+        sets.update(load_corpus_features(cfg, model, teacher, log))
+        _append(sets, "train", sets.pop("real_train"))
     if cfg.real_dir:
         from models.realclips import load_real_windows
 
         real = featurize(load_real_windows(cfg.real_dir), model)
         log(f"data real: {len(real.scenarios)} windows from {cfg.real_dir}")
-        tr = sets["train"]
-        sets["train"] = Features(
-            np.concatenate([tr.video, real.video]),
-            np.concatenate([tr.mel, real.mel]),
-            np.concatenate([tr.labels, real.labels]),
-            tr.scenarios + real.scenarios,
+        _append(sets, "train", real)
+    return sets
+
+
+def _append(sets: dict[str, Features], name: str, more: Features) -> None:
+    have = sets[name]
+    teacher = None
+    if have.teacher is not None or more.teacher is not None:
+        teacher = np.concatenate([_teacher_rows(have), _teacher_rows(more)])
+    sets[name] = Features(
+        np.concatenate([have.video, more.video]),
+        np.concatenate([have.mel, more.mel]),
+        np.concatenate([have.labels, more.labels]),
+        have.scenarios + more.scenarios,
+        teacher,
+    )
+
+
+def load_corpus_features(
+    cfg: TrainConfig, model: FusionNet, teacher: Teacher | None = None, log: Any = print
+) -> dict[str, Features]:
+    """Mixed real-sound windows per leave-package-out split: ``real_train``, ``real_val``, ``real_test``.
+
+    Each split's windows are mixed only from its own packages' recordings, so the test set holds
+    sounds (and sound designers) the model never heard in training.
+    """
+    from models.corpus.mixer import SoundBank
+    from models.corpus.windows import default_frame_source, make_real_dataset
+
+    assert cfg.corpus_dir is not None
+    out = Path(cfg.out)
+    frames = default_frame_source(cfg.corpus_dir)
+    specs = {
+        "real_train": ("train", cfg.real_train_windows, cfg.real_seed),
+        "real_val": ("val", cfg.real_val_windows, cfg.real_val_seed),
+        "real_test": ("test", cfg.real_test_windows, cfg.real_test_seed),
+    }
+    sets: dict[str, Features] = {}
+    for name, (split, n, seed) in specs.items():
+        if n <= 0:
+            continue
+        tch = teacher if split == "train" else None
+        path = out / f"data-{name}-seed{seed}-n{n}{'-t' if tch else ''}.npz"
+        cached = path.exists()
+
+        def build(split: str = split, n: int = n, seed: int = seed, tch: Teacher | None = tch) -> Features:
+            bank = SoundBank.from_corpus(cfg.corpus_dir or "", [split])
+            log(f"  {split} sound bank: {len(bank.packages)} packages, {bank.summary()}")
+            return featurize(make_real_dataset(bank, n, seed, frames, progress=True), model, teacher=tch)
+
+        log(
+            f"data {name}: {n} windows, seed {seed}, packages of split {split!r} ({'cached' if cached else 'mixing'})"
         )
+        sets[name] = _cached(path, build)
     return sets
 
 
 def _batch(feats: Features, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     v = torch.from_numpy(feats.video[idx]).to(torch.float32) / 255.0
     return v, torch.from_numpy(feats.mel[idx]), torch.from_numpy(feats.labels[idx])
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, audio_present: torch.Tensor) -> torch.Tensor:
+    """Mean cosine distance to the teacher's embedding over rows that have one and hear audio."""
+    have = torch.isfinite(teacher).all(dim=1) & (audio_present > 0.5)
+    if not bool(have.any()):
+        return student.sum() * 0.0
+    cos = F.cosine_similarity(student[have], teacher[have], dim=1)
+    return (1.0 - cos).mean()
 
 
 def predict_features(
@@ -166,6 +254,11 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
             mask[(r >= cfg.modality_dropout) & (r < 2 * cfg.modality_dropout), 1] = 0.0
             out_t = model.forward_features(v, mel, torch.from_numpy(mask), explain=False)
             loss = loss_fn(out_t, y, cfg.aux_weight)
+            if tr.teacher is not None and cfg.distill_weight > 0:
+                target = torch.from_numpy(tr.teacher[idx])
+                loss = loss + cfg.distill_weight * distill_loss(
+                    out_t[6], target, torch.from_numpy(mask[:, 0])
+                )
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
@@ -180,7 +273,13 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         ap = average_precision(1.0 - sets["heldout"].labels[:, 0], an)
         history["train_loss"].append(float(np.mean(losses)))
         history["heldout_ap"].append(float(ap))
-        log(f"epoch {epoch + 1}: train loss {np.mean(losses):.4f}, held-out anomaly AP {ap:.4f}")
+        line = f"epoch {epoch + 1}: train loss {np.mean(losses):.4f}, held-out anomaly AP {ap:.4f}"
+        if "real_val" in sets:
+            an_v, _ = predict_features(model, sets["real_val"], (1.0, 1.0))
+            ap_v = average_precision(1.0 - sets["real_val"].labels[:, 0], an_v)
+            history.setdefault("real_val_ap", []).append(float(ap_v))
+            line += f", real-sound val AP {ap_v:.4f}"
+        log(line)
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save(
             {
@@ -214,11 +313,18 @@ def final_report(
     ho_preds = {m: predict_features(model, ho, mk) for m, mk in MODES.items()}
     amb_preds = {m: predict_features(model, amb, mk) for m, mk in MODES.items()}
     rep = report(ho.labels, ho.scenarios, ho_preds, amb.labels, amb_preds)
+    for name in ("real_val", "real_test"):
+        if name in sets:
+            f = sets[name]
+            preds = {m: predict_features(model, f, mk) for m, mk in MODES.items()}
+            rep[name] = real_report(f.labels, f.scenarios, preds)
     counts: dict[str, int] = {}
     for s in sets["train"].scenarios:
         counts[s] = counts.get(s, 0) + 1
     rep["training"] = {
-        "data": "synthetic (models.synth)" + (f" + real clips from {cfg.real_dir}" if cfg.real_dir else ""),
+        "data": "synthetic (models.synth)"
+        + (" + real-sound corpus (models/corpus, train-split packages)" if cfg.corpus_dir else "")
+        + (f" + real clips from {cfg.real_dir}" if cfg.real_dir else ""),
         "train_windows": len(sets["train"].scenarios),
         "train_seed": cfg.seed,
         "heldout_seed": cfg.heldout_seed,
@@ -227,6 +333,7 @@ def final_report(
         "epochs": cfg.epochs,
         "batch_size": cfg.batch_size,
         "parameters": count_parameters(model),
+        "teacher": ATTRIBUTION if cfg.distill_weight > 0 else None,
         "wall_seconds": round(seconds, 1),
         "final_train_loss": history["train_loss"][-1] if history["train_loss"] else None,
         "classes": list(CLASSES),

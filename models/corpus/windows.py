@@ -1,0 +1,124 @@
+"""Labelled training/evaluation windows built from the real-sound corpus (numpy, no torch).
+
+Sound comes from :func:`models.corpus.mixer.mix_window` (real recordings, camera microphone).
+Pictures come from a :data:`FrameSource`: real footage (when the footage library is fetched)
+or the synthetic generator, and an incident window shows the incident only sometimes — a
+camera often hears what it cannot see, and where the video says nothing the model must lean
+on sound. Item ``i`` of a set is rendered from the seed sequence ``[seed, i]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.contract import FPS, WINDOW_S
+from models.corpus.mixer import INCIDENT_CLASSES, REAL_MIX, SoundBank, mix_window
+from models.synth.windows import WindowSet, build_scene, jpeg_roundtrip
+
+#: synthetic scenario that shows each incident class (its sound is replaced by the real one)
+VISIBLE_SCENARIO: dict[str, str] = {
+    "fight": "fight_silent",
+    "scream": "scream_seen",  # a person breaking into a run
+    "gunshot": "gunshot",
+    "glass_break": "glass_break",
+    "explosion": "explosion",
+}
+#: silent look-alikes shown in everyday windows (visual hard negatives)
+VISUAL_DISTRACTORS = ("normal", "normal", "normal_busy", "exposure_flash", "lights_change", "jogger", "dance")
+
+
+class FrameSource(Protocol):
+    """Gives the ``T`` frames of a window; ``incident`` is the class to show, or None for none."""
+
+    def __call__(self, rng: np.random.Generator, incident: str | None) -> NDArray[np.uint8]: ...
+
+
+def synthetic_frames(rng: np.random.Generator, incident: str | None) -> NDArray[np.uint8]:
+    """Frames from the synthetic generator (its sound unused): the incident's look, or a normal or
+    look-alike scene."""
+    scenario = VISIBLE_SCENARIO[incident] if incident else str(rng.choice(VISUAL_DISTRACTORS))
+    pre = float(rng.uniform(0.0, 1.0))
+    scene = build_scene(rng, scenario, pre + WINDOW_S + 0.05, pre + float(rng.uniform(0.05, 1.3)))
+    n_frames = round(WINDOW_S * FPS)
+    return np.stack(
+        [jpeg_roundtrip(scene.frame(pre + k / FPS, 112, 112), scene.jpeg_quality) for k in range(n_frames)]
+    )
+
+
+def make_real_dataset(
+    bank: SoundBank,
+    n: int,
+    seed: int,
+    frames: FrameSource = synthetic_frames,
+    mix: dict[str, float] | None = None,
+    visible_probability: float = 0.3,
+    progress: bool = False,
+    describe: Callable[[str], None] | None = None,
+) -> WindowSet:
+    """Render ``n`` labelled windows mixed from ``bank``; incident classes are drawn uniformly
+    among those the bank has, so scarce classes are not drowned out."""
+    mix = mix or REAL_MIX
+    kinds = list(mix)
+    weights = np.asarray([mix[k] for k in kinds], np.float64)
+    weights /= weights.sum()
+    incident_classes = [c for c in INCIDENT_CLASSES if c in bank.classes("event")]
+    if not incident_classes:
+        kinds = [k for k in kinds if k != "incident"]
+        weights = np.asarray([mix[k] for k in kinds], np.float64)
+        weights /= weights.sum()
+    all_frames, audio, labels, names = [], [], [], []
+    it: Iterable[int] = range(n)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc=f"real mix seed={seed}", unit="win", leave=False)
+    for i in it:
+        rng = np.random.default_rng([seed, i])
+        kind = kinds[int(rng.choice(len(kinds), p=weights))]
+        cls = incident_classes[int(rng.integers(len(incident_classes)))] if kind == "incident" else None
+        window = mix_window(bank, rng, kind, cls)
+        shown = cls if (cls is not None and rng.random() < visible_probability) else None
+        all_frames.append(frames(rng, shown))
+        audio.append(window.audio)
+        labels.append(window.labels)
+        names.append(window.scenario + (":seen" if shown else ""))
+    if describe is not None:
+        describe(f"{n} real-sound windows from {len(bank.packages)} packages")
+    return WindowSet(np.stack(all_frames), np.stack(audio), np.stack(labels), tuple(names))
+
+
+def default_frame_source(corpus_dir: str) -> FrameSource:
+    """Real footage (with composited incidents) when the footage library has been fetched into
+    ``corpus_dir``, mixed half and half with the synthetic generator; else the generator alone."""
+    try:
+        from models.corpus.visual import FootageLibrary, composite_event
+    except ImportError:
+        return synthetic_frames
+    try:
+        library = FootageLibrary.load(corpus_dir)
+    except (FileNotFoundError, LookupError, ValueError):
+        return synthetic_frames
+
+    def frames(rng: np.random.Generator, incident: str | None) -> NDArray[np.uint8]:
+        if rng.random() < 0.5:
+            return synthetic_frames(rng, incident)
+        window: NDArray[np.uint8] = library.window(rng)
+        if incident is not None and incident in COMPOSITE_KIND:
+            window, _ = composite_event(window, rng, COMPOSITE_KIND[incident])
+        return window
+
+    return frames
+
+
+#: how an incident class is drawn onto real footage (models.corpus.visual.composite_event)
+COMPOSITE_KIND: dict[str, str] = {
+    "gunshot": "flash",
+    "explosion": "fireball",
+    "glass_break": "shatter",
+    "fight": "scatter",
+    "scream": "scatter",
+}
