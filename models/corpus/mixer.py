@@ -44,14 +44,18 @@ class SoundBank:
     """Corpus clips by (role, class), at the model's sample rate, with the packages they came from."""
 
     clips: dict[tuple[str, str], list[Audio]] = field(default_factory=dict)
+    origins: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     packages: set[str] = field(default_factory=set)
+    #: when a set, every picked clip's origin ("package:member") is added to it (licence records)
+    used: set[str] | None = None
 
-    def add(self, role: str, cls: str, audio: Audio, package: str = "") -> None:
-        """Add one clip (float32 mono in [-1, 1])."""
+    def add(self, role: str, cls: str, audio: Audio, package: str = "", origin: str = "") -> None:
+        """Add one clip (float32 mono in [-1, 1]) from ``package`` (``origin``: where inside it)."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r} (expected one of {ROLES})")
         if audio.size >= int(0.05 * SAMPLE_RATE):
             self.clips.setdefault((role, cls), []).append(audio.astype(np.float32))
+            self.origins.setdefault((role, cls), []).append(f"{package}:{origin}")
             if package:
                 self.packages.add(package)
 
@@ -68,7 +72,10 @@ class SoundBank:
         items = self.clips.get((role, cls))
         if not items:
             raise LookupError(f"the sound bank has no {role} clips of class {cls!r}")
-        return cls, items[int(rng.integers(len(items)))]
+        k = int(rng.integers(len(items)))
+        if self.used is not None:
+            self.used.add(self.origins[(role, cls)][k])
+        return cls, items[k]
 
     def summary(self) -> dict[str, int]:
         """Clip counts as ``role/class`` -> n."""
@@ -89,7 +96,7 @@ class SoundBank:
         bank = cls()
         for entry in load_manifest(manifest or DEFAULT_MANIFEST):
             if split_of(entry.package) in wanted:
-                bank.add(entry.role, entry.cls, load_audio(entry, corpus_dir), entry.package)
+                bank.add(entry.role, entry.cls, load_audio(entry, corpus_dir), entry.package, entry.member)
         return bank
 
 
