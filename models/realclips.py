@@ -14,6 +14,9 @@ glass_break, explosion). A clip listed with no incident rows is all normal: list
 empty class (``quiet.mp4,,,``). ``labels.json``: ``{"clips": [{"file": "a.mp4", "events":
 [{"start_s": 4.0, "end_s": 6.5, "class": "gunshot"}]}]}``.
 
+The same labels feed ``vigil evaluate`` and ``vigil calibrate`` (:func:`read_labels`,
+:func:`covers`): one parser, one rule for which windows an incident labels.
+
 Clips are cut into windows of the contract's length and hop; frames are sampled at the
 contract's fps and resized to its size, audio is resampled to its rate (mono). A window is
 labelled with a class when an incident range overlaps it by at least 0.25 s (or covers it).
@@ -47,14 +50,22 @@ class LabelledRange:
     cls: str
 
 
+MIN_OVERLAP_S = 0.25  # an incident labels a window it overlaps by this much (or covers)
+
+
+def covers(r: LabelledRange, t0: float, t1: float, min_overlap_s: float = MIN_OVERLAP_S) -> bool:
+    """Whether incident ``r`` labels the window [t0, t1): it overlaps it enough, or spans it."""
+    need = min(min_overlap_s, (t1 - t0) / 2)
+    return min(r.end_s, t1) - max(r.start_s, t0) >= need or (r.start_s <= t0 and r.end_s >= t1)
+
+
 def window_labels(
-    ranges: Iterable[LabelledRange], t0: float, t1: float, min_overlap_s: float = 0.25
+    ranges: Iterable[LabelledRange], t0: float, t1: float, min_overlap_s: float = MIN_OVERLAP_S
 ) -> np.ndarray:
     """Multi-hot labels [C] for the window [t0, t1) (normal when no incident overlaps)."""
     y = np.zeros(len(CLASSES), np.float32)
-    need = min(min_overlap_s, (t1 - t0) / 2)
     for r in ranges:
-        if min(r.end_s, t1) - max(r.start_s, t0) >= need or (r.start_s <= t0 and r.end_s >= t1):
+        if covers(r, t0, t1, min_overlap_s):
             y[CLASSES.index(r.cls)] = 1.0
     y[0] = float(y[1:].sum() == 0)
     return y

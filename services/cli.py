@@ -24,6 +24,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "make-clip": ("services.clips", "generate an mp4 with picture and sound, optionally with incidents"),
     "train": ("models.cli_train", "train the audio-visual fusion model on generated data"),
     "export": ("models.cli_export", "export a trained checkpoint to ONNX with its contract"),
+    "evaluate": (
+        "services.evaluate.cli",
+        "measure recall, false alarms per hour and alert delay on a folder of labelled clips",
+    ),
     "bench": ("bench.cli", "run benchmarks (ratios against baselines measured in the same run)"),
     "config": ("services.config_cli", "print the effective configuration with secrets redacted"),
 }

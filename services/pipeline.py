@@ -39,6 +39,7 @@ class PipelineOutput:
     scores: list[contracts.WindowScore]
     alerts: list[Alert]
     first_capture_ns: dict[str, int]  # camera id -> capture time of its first media record
+    unfinished: frozenset[str] = frozenset()  # cameras whose file did not end in time (stopped)
 
     def scores_of(self, camera_id: str) -> list[contracts.WindowScore]:
         """The camera's window scores in window order."""
@@ -100,14 +101,19 @@ class InProcessPipeline:
             self._alert_thread.join(10)
 
     # -- to the end ---------------------------------------------------------------------------------
-    def run_to_end(self) -> PipelineOutput:
-        """Decode every camera's file to its end, score every window, apply the alert policy."""
+    def run_to_end(self, decode_timeout_s: float | None = None) -> PipelineOutput:
+        """Decode every camera's file to its end, score every window, apply the alert policy.
+
+        Files still decoding after ``decode_timeout_s`` (a stuck or failing file that ingest keeps
+        reopening) are stopped and listed in :attr:`PipelineOutput.unfinished`.
+        """
         ingest = IngestService(self.config, self.bus, self.registry)
         ingest.start()
         try:
-            ingest.wait()
+            ingest.wait(decode_timeout_s)
         finally:
             ingest.stop()
+        unfinished = frozenset(c for c, s in ingest.supervisors.items() if not s.finished.is_set())
         fusion = FusionService(
             self.config,
             self.bus,
@@ -122,7 +128,7 @@ class InProcessPipeline:
         for record in self.bus.records(self.config.topics.scores):
             delivered.extend(alert.handle(record))
             scores.append(contracts.decode_as(record.value, contracts.WindowScore))
-        return PipelineOutput(scores, delivered, self._first_capture())
+        return PipelineOutput(scores, delivered, self._first_capture(), unfinished)
 
     def _first_capture(self) -> dict[str, int]:
         first: dict[str, int] = {}
