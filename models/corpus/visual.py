@@ -285,9 +285,9 @@ def _blur(x: NDArray[np.float32], passes: int) -> NDArray[np.float32]:
 
 
 def _lut(x: Frames, lut: NDArray[np.uint8]) -> Frames:
-    """Per-channel lookup: ``lut`` [3, 256]."""
-    out = np.empty_like(x)
-    for c in range(3):
+    """Per-channel lookup: ``lut`` [C, 256] for the C channels of ``x`` (any strides)."""
+    out = np.empty(x.shape, np.uint8)
+    for c in range(x.shape[-1]):
         np.take(lut[c], x[..., c], out=out[..., c])
     return out
 
@@ -297,15 +297,15 @@ def camera(frames: Frames, rng: np.random.Generator, ir_prob: float = 0.12) -> F
     grayscale), focus blur, sensor noise, JPEG at quality 20-90, a dropped or repeated frame."""
     x = frames
     n, h, w = x.shape[:3]
-    if rng.random() < ir_prob:
-        g = (x @ _LUMA).astype(np.uint8)
-        x = np.repeat(g[..., None], 3, axis=3)
-        temp = float(rng.uniform(-0.02, 0.04))
+    ir = rng.random() < ir_prob
+    if ir:  # one channel until the encoder: an IR picture is exactly gray
+        x = (x @ _LUMA).astype(np.uint8)[..., None]
+        temp = 0.0
     else:
         temp = float(rng.uniform(-0.15, 0.15))
     v = np.arange(256, dtype=np.float32) / 255.0
     gamma = float(np.exp(rng.normal(0.0, 0.2)))
-    contrast = float(rng.uniform(0.7, 1.3))
+    contrast = float(rng.uniform(0.7, 1.3)) * (1.2 if ir else 1.0)
     gain = float(np.exp(rng.normal(0.0, 0.25)))
     base = (np.power(v, gamma) - 0.5) * contrast + 0.5
     ch = np.asarray([1 + temp, 1 + 0.3 * temp, 1 - temp], np.float32)[:, None] * gain
@@ -318,8 +318,10 @@ def camera(frames: Frames, rng: np.random.Generator, ir_prob: float = 0.12) -> F
             f = _blur(f, blur)
         if sigma:
             bank = _noise_bank((h, w))
-            f += sigma * bank[rng.integers(len(bank), size=n)]
+            f += sigma * bank[rng.integers(len(bank), size=n), ..., : x.shape[-1]]
         x = np.clip(f + 0.5, 0, 255).astype(np.uint8)
+    if ir:
+        x = np.repeat(x, 3, axis=3)
     if rng.random() < 0.9:
         q = int(rng.integers(20, 91))
         x = np.stack([_jpeg(f, q) for f in x])
