@@ -22,12 +22,18 @@ Typical training use (an explosion over real footage)::
     lib = FootageLibrary.load("data/corpus")
     comp = composite_event(lib.scene(rng), rng, "fireball")
     frames = camera(comp.frames, rng)      # label "explosion" when comp.visible
+
+    with photo_backdrops(lib, prob=0.3):   # real photographs behind synthetic scenes
+        frames, audio, labels, scenario = make_window(seed)
+    frames = camera(stylize(frames, rng), rng)
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +42,7 @@ import simplejpeg
 from numpy.typing import NDArray
 
 from models.contract import FPS, FRAME_HEIGHT
+from models.synth import scene as synth_scene
 from models.synth.draw import Image, fill_disc, shift
 from models.synth.events import NO_LIGHT, Event, Explosion, ExposureFlash, GlassBreak, Gunshot
 from models.synth.scene import Mover, Scene, random_person
@@ -197,6 +204,23 @@ class FootageLibrary:
         walk = np.cumsum(rng.normal(0.0, 0.35 * s, (n, 2)), axis=0)
         frames = [_shift_grid(grid, sh, sw, float(dy), float(dx)) for dy, dx in walk]
         return _gather(src, np.zeros(n, np.intp), np.stack(frames))
+
+
+@contextmanager
+def photo_backdrops(library: FootageLibrary, prob: float = 0.3, size: int = 224) -> Iterator[None]:
+    """Inside this block, synthetic scenes (:mod:`models.synth`) use a real photograph as their
+    backdrop with probability ``prob`` (people, cars, doors, windows and events drawn over it).
+    Each choice is seeded from the scene's backdrop, so ``make_window(seed)`` stays reproducible."""
+
+    def source(rng: np.random.Generator) -> Frames | None:
+        return library.photo(rng, size, size) if rng.random() < prob else None
+
+    old = synth_scene.backdrop_source
+    synth_scene.backdrop_source = source
+    try:
+        yield
+    finally:
+        synth_scene.backdrop_source = old
 
 
 def _half(img: Frames) -> Frames:

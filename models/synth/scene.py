@@ -9,10 +9,12 @@ training and whole clips for ``vigil make-clip`` are both cut from scenes, so th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from models.contract import CLASSES
 from models.synth import sounds
@@ -20,6 +22,12 @@ from models.synth.draw import Color, Image, fill_disc, fill_rect, shift
 
 if TYPE_CHECKING:
     from models.synth.events import Event
+
+#: Where real photographs for backdrops come from (None: every backdrop is drawn). Called with a
+#: generator seeded from the backdrop (the scene's own draws are unchanged); returns uint8
+#: [H, W, 3] or None for a drawn backdrop. Set by :func:`models.corpus.visual.photo_backdrops`.
+BackdropSource = Callable[[np.random.Generator], "NDArray[np.uint8] | None"]
+backdrop_source: BackdropSource | None = None
 
 
 def _reflect(v: float, lo: float, hi: float) -> float:
@@ -115,6 +123,7 @@ class Background:
     horizon: float
     road: tuple[float, float] | None
     _cache: dict[tuple[int, int], Image] = field(default_factory=dict)
+    photo: NDArray[np.uint8] | None = None  # a real photograph in place of the drawn backdrop
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> Background:
@@ -149,7 +158,10 @@ class Background:
             "tex_seed": int(rng.integers(1 << 30)),
             "grad": float(rng.uniform(-0.2, 0.2)),
         }
-        return cls(style, params, door, window, horizon, road)
+        bg = cls(style, params, door, window, horizon, road)
+        if backdrop_source is not None:
+            bg.photo = backdrop_source(np.random.default_rng([int(params["tex_seed"]), 1]))  # type: ignore[call-overload]
+        return bg
 
     def image(self, h: int, w: int) -> Image:
         """The backdrop at ``h`` x ``w`` (cached); callers must copy before drawing."""
@@ -174,6 +186,8 @@ class Background:
                         sum(self.road) / 2 + 0.005,
                         (0.8, 0.8, 0.7),
                     )
+            if self.photo is not None:
+                img[:] = _fit(self.photo, h, w)
             if self.door:
                 fill_rect(img, *self.door, (0.35, 0.22, 0.12))
             if self.window:
@@ -304,6 +318,14 @@ class Scene:
         out = out * self.mic_gain + b["mic_noise"] * rng.standard_normal(n).astype(np.float32)
         clipped: np.ndarray = np.clip(out, -1.0, 1.0).astype(np.float32)
         return clipped
+
+
+def _fit(photo: NDArray[np.uint8], h: int, w: int) -> Image:
+    """A photograph resized to ``h`` x ``w`` as float32 in [0, 1]."""
+    from PIL import Image as PILImage
+
+    im = PILImage.fromarray(photo).resize((w, h), PILImage.Resampling.BILINEAR)
+    return np.asarray(im, np.float32) * np.float32(1.0 / 255.0)
 
 
 def random_person(rng: np.random.Generator, bg: Background, speed: float | None = None) -> Mover:

@@ -18,8 +18,10 @@ from models.corpus.visual import (
     FootageLibrary,
     camera,
     composite_event,
+    photo_backdrops,
     stylize,
 )
+from models.synth import make_window
 
 RESERVED = {
     "openclonk-data", "0ad-data", "gcompris-qt-data", "supertuxkart-data", "lincity-ng-data",
@@ -41,7 +43,8 @@ def _street(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     for i in range(n):
         x0 = (5 + 3 * i) % (w - 10)
         out[i, h // 2 : h // 2 + 12, x0 : x0 + 8] = (200, 40, 40)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    res: np.ndarray = np.clip(out, 0, 255).astype(np.uint8)
+    return res
 
 
 @pytest.fixture()
@@ -171,6 +174,15 @@ def test_composite_then_camera_on_a_library_scene(lib: FootageLibrary) -> None:
     rng = np.random.default_rng(5)
     c = composite_event(lib.scene(rng), rng, "fireball", onset=2)
     assert c.visible and camera(c.frames, rng).shape == (8, 112, 112, 3)
+
+
+def test_photo_backdrops_for_synthetic_scenes_are_seeded_and_scoped(lib: FootageLibrary) -> None:
+    drawn = make_window([7000001, 2])[0]
+    with photo_backdrops(lib, prob=1.0):
+        a, b = make_window([7000001, 2])[0], make_window([7000001, 2])[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, drawn)
+    np.testing.assert_array_equal(make_window([7000001, 2])[0], drawn)
 
 
 # ------------------------------------------------------------------ footage fetching helpers
