@@ -28,8 +28,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "services.evaluate.cli",
         "measure recall, false alarms per hour and alert delay on a folder of labelled clips",
     ),
+    "calibrate": (
+        "services.evaluate.calibrate_cli",
+        "choose the alert policy for a false-alarm budget on labelled clips (cross-validated)",
+    ),
     "bench": ("bench.cli", "run benchmarks (ratios against baselines measured in the same run)"),
     "config": ("services.config_cli", "print the effective configuration with secrets redacted"),
+    "data": ("models.corpus.cli", "fetch and build the real-sound training corpus from Debian packages"),
 }
 
 

@@ -4,7 +4,8 @@ Outside the given ranges the picture is black and the sound silent; inside, the 
 and a 100 Hz tone plays (it survives resampling to the stub's 800 Hz). The stub model
 (:mod:`tests.fusion_stub_model`) scores ``anomaly = 0.5 * brightness + 0.5 * mean|audio|``, so a
 window inside a range scores about 0.75 and its top class (always ``explosion`` for the stub) about
-0.39; a dark, silent window scores 0 and 1/6 for every class.
+0.39; a grey, silent window about 0.25 (``explosion`` about 0.24); a dark, silent one 0 and
+1/6 for every class.
 """
 
 from __future__ import annotations
@@ -23,14 +24,18 @@ def write_test_clip(
     duration_s: float,
     bright: list[tuple[float, float]],
     *,
+    dim: tuple[tuple[float, float], ...] = (),
     audio: bool = True,
     fps: int = 8,
     size: int = 32,
 ) -> Path:
-    """An H.264 (+ AAC) mp4 that is white and loud during ``bright`` (start, end) ranges."""
+    """An H.264 (+ AAC) mp4, white and loud during ``bright`` ranges, mid-grey and silent during ``dim``."""
 
     def on(t: float) -> bool:
         return any(a <= t < b for a, b in bright)
+
+    def grey(t: float) -> bool:
+        return any(a <= t < b for a, b in dim)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w", format="mp4") as container:
@@ -42,7 +47,7 @@ def write_test_clip(
         chunk = RATE // fps
         for i in range(round(duration_s * fps)):
             t = i / fps
-            level = 255 if on(t) else 0
+            level = 255 if on(t) else 128 if grey(t) else 0
             frame = av.VideoFrame.from_ndarray(np.full((size, size, 3), level, np.uint8), format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, fps)

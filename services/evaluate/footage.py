@@ -20,7 +20,7 @@ from models.runtime import FusionModel
 from services.evaluate.scoring import AlertSpan, ClipResult, ScoredWindow
 from services.pipeline import InProcessPipeline, PipelineOutput
 from streaming.alert_store import Alert
-from streaming.config import AlertPolicyConfig, CameraConfig, ConfigError, VigilConfig
+from streaming.config import AlertPolicyConfig, CameraConfig, VigilConfig
 from streaming.contracts import WindowScore
 
 log = logging.getLogger(__name__)
@@ -120,14 +120,10 @@ def evaluate_config(base: VigilConfig, clips: dict[str, Path], policy: AlertPoli
 
 
 def select_policy(config: VigilConfig, camera: str | None) -> AlertPolicyConfig:
-    """``camera``'s own policy, else the default one."""
+    """The policy the alert service gives ``camera``: its own, else the default one."""
     if camera is None:
         return config.alert.default_policy
-    if camera not in config.alert.cameras:
-        raise ConfigError(
-            f"camera {camera!r} has no policy under alert.cameras (have: {sorted(config.alert.cameras)})"
-        )
-    return config.alert.cameras[camera]
+    return config.alert.cameras.get(camera, config.alert.default_policy)
 
 
 def _ns(iso: str) -> int:

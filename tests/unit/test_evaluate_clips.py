@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from services.evaluate import cli
+from services.evaluate import calibrate_cli, cli
+from streaming.config import load_config
 from tests.evaluate_clips import write_test_clip
 from tests.fusion_stub_model import build_stub_model
 
@@ -102,3 +103,42 @@ def test_evaluate_refuses_without_labels(tmp_path: Path, capsys: pytest.CaptureF
     args.config = None
     assert cli.run(args) == 2
     assert "no labels.csv or labels.json" in capsys.readouterr().err
+
+
+def calibrate_args(clips_dir: Path, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    calibrate_cli.add_arguments(parser)
+    return parser.parse_args([str(clips_dir), "--config", str(clips_dir / "vigil.yaml"), *extra])
+
+
+def test_calibrate_refuses_two_incidents(clips_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert calibrate_cli.run(calibrate_args(clips_dir, "--max-false-alarms-per-hour", "1")) == 2
+    assert "only 3 labelled incident(s) in 6 clip(s)" in capsys.readouterr().err  # one names a missing file
+
+
+def test_calibrate_finds_the_separating_threshold_and_writes_loadable_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Incidents are white and loud (stub anomaly ~0.75, explosion ~0.39); door slams grey and
+    silent (~0.25, ~0.24): with no false alarm allowed, the policy must sit between the two."""
+    d = tmp_path / "clips"
+    rows = ["file,start_s,end_s,class"]
+    for i in range(5):
+        write_test_clip(d / f"incident-{i}.mp4", 12, [(4 + i % 3, 7 + i % 3)], dim=((1, 3),))
+        rows.append(f"incident-{i}.mp4,{4 + i % 3},{7 + i % 3},explosion")
+    for i in range(3):
+        write_test_clip(d / f"slam-{i}.mp4", 12, [], dim=((3 + i, 6 + i),))
+        rows.append(f"slam-{i}.mp4,,,")
+    (d / "labels.csv").write_text("\n".join(rows) + "\n")
+    model = build_stub_model(tmp_path / "stub.onnx")
+    (d / "vigil.yaml").write_text(f"fusion:\n  model_path: {model}\n  providers: [CPUExecutionProvider]\n")
+    out_yaml = tmp_path / "policy.yaml"
+    args = calibrate_args(d, "--max-false-alarms-per-hour", "0", "--camera", "gate-3", "-o", str(out_yaml))
+    assert calibrate_cli.run(args) == 0
+    printed = capsys.readouterr().out
+    assert "right-class recall 100%" in printed and "0.00 false alarms per hour" in printed
+    policy = load_config(out_yaml, environ={}).alert.cameras["gate-3"]
+    separates_by_anomaly = 0.26 <= policy.anomaly_threshold <= 0.74
+    separates_by_class = 0.25 <= policy.classes["explosion"].threshold <= 0.38
+    assert separates_by_anomaly or separates_by_class, policy
+    assert policy.anomaly_threshold <= 0.74 and policy.classes["explosion"].threshold <= 0.38
