@@ -102,7 +102,10 @@ class FootageLibrary:
     ) -> None:
         if not clips and not photos:
             raise FootageError("footage library: no clips and no photos")
-        self.clips = [np.ascontiguousarray(c) for c in clips]
+        # RGB packed into one uint32 per pixel: sampling moves 4-byte words (several times faster);
+        # ``clips`` and ``photos`` are RGB views of the packed arrays (one copy in memory)
+        self._clips32 = [_pack(c) for c in clips]
+        self.clips = [_unpack(c) for c in self._clips32]
         self.photos = [np.ascontiguousarray(p) for p in photos]
         self.photo_prob = photo_prob if clips else 1.0
         self.names = names or []
@@ -110,8 +113,6 @@ class FootageLibrary:
         # photos: a half-size level as well, so wide crops are not nearest-sampled from far
         self._photo_half = [_half(p) for p in self.photos]
         self._cuts = [_scene_cuts(c) for c in self.clips]
-        # RGB packed into one uint32 per pixel: sampling moves 4-byte words (several times faster)
-        self._clips32 = [_pack(c) for c in self.clips]
         self._photos32 = [
             (_pack(p[None]), _pack(q[None])) for p, q in zip(self.photos, self._photo_half, strict=True)
         ]
@@ -274,6 +275,12 @@ def _pack(frames: Frames) -> NDArray[np.uint32]:
     rgba = np.zeros((n, h, w, 4), np.uint8)
     rgba[..., :3] = frames
     return rgba.view(np.uint32).reshape(n, h, w)
+
+
+def _unpack(packed: NDArray[np.uint32]) -> Frames:
+    """The RGB view [N,H,W,3] of a packed array (no copy)."""
+    rgb: Frames = packed.view(np.uint8).reshape(*packed.shape, 4)[..., :3]
+    return rgb
 
 
 def _gather(src: NDArray[np.uint32], frames: NDArray[np.intp], grids: NDArray[np.intp]) -> Frames:
@@ -503,6 +510,8 @@ def composite_event(
     movers: list[Mover] = []
     shift_t = 0.0  # smoke: draw the explosion this much later than the frame's time
     flash_shots: list[float] = []
+    pane: Box = (0, 0, 0, 0)
+    crazed = np.zeros((0, 0, 1), bool)
     fx = fy = fr = 0.0
 
     if kind in ("fireball", "smoke", "shake"):
@@ -550,7 +559,11 @@ def composite_event(
         gb = GlassBreak(t0)
         scene.add(gb, rng)
         draw.append(gb)
-        x0, y0, x1, _y1 = scene.background.window or (0.0, 0.0, 1.0, 1.0)
+        x0, y0, x1, y1 = scene.background.window or (0.0, 0.0, 1.0, 1.0)
+        pane = _clip_box(y0 * h, y1 * h, x0 * w, x1 * w, h, w)
+        ph, pw = pane[1] - pane[0], pane[3] - pane[2]
+        cells = rng.random((ph // 3 + 1, pw // 3 + 1, 1)) < float(rng.uniform(0.3, 0.6))
+        crazed = np.repeat(np.repeat(cells, 3, 0), 3, 1)[:ph, :pw]  # shards of a few pixels
         for i, t in enumerate(times):
             if t >= t0:
                 boxes[i] = _clip_box((y0 - 0.3) * h, h, (x0 - 0.22) * w, (x1 + 0.22) * w + 1, h, w)
@@ -585,6 +598,10 @@ def composite_event(
         img: Image = frames[i].astype(np.float32) * np.float32(1.0 / 255.0)
         for e in draw:
             e.draw_background(img, t + shift_t, scene)
+        if kind == "shatter" and t < t0 + 0.3:  # the pane crazes white for an instant
+            py0, py1, px0, px1 = pane
+            region = img[py0:py1, px0:px1]
+            region[:] = np.where(crazed, np.float32(0.55) + 0.45 * region, region)
         for m in sorted(movers, key=lambda m: m.pos(t)[1]):
             m.draw(img, t)
         for e in draw:
