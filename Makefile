@@ -16,7 +16,7 @@ DEPS_ID := $(shell (pwd; cat pyproject.toml) | md5sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(DEPS_ID)
 STAMP_ALL := $(VENV)/.installed-all-$(DEPS_ID)
 
-.PHONY: demo test test-unit lint stack-up stack-down install install-run install-system bench docs clean
+.PHONY: data demo test test-unit lint stack-up stack-down install install-run install-system bench docs clean
 
 $(PY):
 	$(PY_BOOT) -m venv $(VENV)
@@ -44,6 +44,10 @@ install-system:
 
 demo: install-run
 	$(VENV)/bin/vigil demo
+
+# The real-sound training corpus (Debian packages -> data/corpus; manifest committed, audio not).
+data: install
+	$(VENV)/bin/vigil data fetch
 
 stack-up: install-system install
 	bash scripts/stack.sh up
