@@ -323,7 +323,8 @@ def fetch_footage(
     out_dir: Path, log: Log = print, sources: tuple[Source, ...] = SOURCES
 ) -> list[FootageEntry]:
     """Download every source, store its clips and photos under ``out_dir/footage``; the entries."""
-    root = Path(out_dir) / "footage"
+    out_dir = Path(out_dir)
+    root = out_dir / "footage"
     cache = root / "_downloads"
     entries: list[FootageEntry] = []
     for src in sources:

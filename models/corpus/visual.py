@@ -90,7 +90,8 @@ class Composite:
 
 # ------------------------------------------------------------------ library of real footage
 class FootageLibrary:
-    """Real clips ([N,H,W,3], N >= 1) and photos ([H,W,3]) to cut camera windows from."""
+    """Real clips ([N,H,W,3], N >= 1) and photos ([H,W,3]) to cut camera windows from;
+    ``names``: the clips' files (for reports)."""
 
     def __init__(
         self,
@@ -168,7 +169,7 @@ class FootageLibrary:
         ys = y0 + ((np.arange(height) + 0.5) * ch / height).astype(np.intp)
         xs = x0 + ((np.arange(width) + 0.5) * cw / width).astype(np.intp)
         out: Frames = src[ys][:, xs]
-        return out[:, ::-1] if rng.random() < 0.5 else out
+        return np.ascontiguousarray(out[:, ::-1]) if rng.random() < 0.5 else out
 
     def _clip_frame(self, rng: np.random.Generator) -> Frames:
         c = self.clips[int(rng.integers(len(self.clips)))]
