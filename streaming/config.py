@@ -186,6 +186,23 @@ class IngestConfig(_Strict):
         5, ge=1, description="Failures within crash_loop_window_s before backing off to the max."
     )
     crash_loop_window_s: float = Field(60.0, gt=0, description="Window of the crash-loop guard.")
+    healthy_stream_s: float = Field(
+        5.0,
+        gt=0,
+        description="A session that delivered frames this long was healthy: its end is no failure "
+        "(the crash-loop count starts over) and reconnects are fast.",
+    )
+    recovery_backoff_max_s: float = Field(
+        1.0,
+        gt=0,
+        description="Cap of the reconnect delay for recovery_window_s after a healthy stream ended.",
+    )
+    recovery_window_s: float = Field(
+        60.0,
+        ge=0,
+        description="How long after a healthy stream ended reconnects stay fast; then backoff_max_s "
+        "and the crash-loop guard apply.",
+    )
     jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of frames sent to Kafka.")
     audio_chunk_s: float = Field(0.25, gt=0, le=2.0, description="Length of published audio chunks.")
     decode_threads: int = Field(1, ge=0, description="FFmpeg decoder threads per camera (0 = auto).")

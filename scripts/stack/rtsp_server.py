@@ -8,14 +8,18 @@ Run with the system python (it needs ``gi`` and GstRtspServer from Debian packag
 
 Every client gets its own playback from the start of the clip (unshared media); the stream ends
 with the clip. ``--user`` turns on RTSP basic auth, so tests can check wrong credentials.
-Stops cleanly on SIGTERM / SIGINT.
+Stops on SIGTERM / SIGINT at once, with clients attached or not: their connections are closed
+(they see the camera drop) and the process exits without waiting for media pipelines to wind
+down; a watchdog ends it if even that hangs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import gi
@@ -89,6 +93,28 @@ def build_server(
     return server
 
 
+EXIT_GRACE_S = 2.0  # how long closing the clients may take before the process exits anyway
+
+
+def close_clients(server: GstRtspServer.RTSPServer) -> None:
+    """Drop every client connection (like a camera losing power): sessions end, sockets close."""
+
+    def remove(_server: object, _client: object, *_: object) -> GstRtspServer.RTSPFilterResult:
+        return GstRtspServer.RTSPFilterResult.REMOVE
+
+    server.client_filter(remove)
+
+
+def stop_soon(server: GstRtspServer.RTSPServer, loop: GLib.MainLoop) -> bool:
+    """Signal handler (in the main loop): close clients, leave the loop; exit hard if that hangs."""
+    watchdog = threading.Timer(EXIT_GRACE_S, lambda: os._exit(0))
+    watchdog.daemon = True
+    watchdog.start()
+    close_clients(server)
+    loop.quit()
+    return GLib.SOURCE_REMOVE
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT."""
     parser = argparse.ArgumentParser(description="RTSP test camera serving mp4 clips")
@@ -107,10 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     loop = GLib.MainLoop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
+        GLib.unix_signal_add(GLib.PRIORITY_HIGH, sig, stop_soon, server, loop)
     print(f"rtsp server on rtsp://{args.host}:{args.port} (auth {'on' if args.user else 'off'})", flush=True)
     loop.run()
-    return 0
+    print("rtsp server stopped", flush=True)
+    # Finalizing GStreamer's media pipelines can block on streaming threads; nothing is left to
+    # save, so leave without it.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ So the supervisor watches from outside: when a session has not decoded a frame f
 ``stall_timeout_s`` it is cancelled and abandoned (its thread ends when FFmpeg returns, and it
 publishes nothing more), and a new session with a new ``session_id`` starts after a backoff.
 Files end (``eof``) and finish the camera; live streams that end are reconnected.
+
+How long to wait is :class:`ReconnectPolicy`'s call: a session that streamed for a while
+(``healthy_stream_s``) ending is an ordinary drop, retried fast; only sessions that fail at once
+count toward the crash-loop guard.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from services.ingest.analysis import AnalysisSpec
-from services.ingest.backoff import Backoff, CrashLoopGuard
+from services.ingest.backoff import ReconnectDecision, ReconnectPolicy
 from services.ingest.metrics import IngestMetrics
 from services.ingest.session import CameraSession, SessionOptions, SessionResult, is_file_url
 from streaming.config import IngestConfig
@@ -67,8 +71,15 @@ class CameraSupervisor:
         self._metrics = metrics
         self._want_audio = want_audio
         self._options = options or session_options(config)
-        self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
-        self._guard = CrashLoopGuard(config.crash_loop_max, config.crash_loop_window_s)
+        self._policy = ReconnectPolicy(
+            initial_s=config.backoff_initial_s,
+            maximum_s=config.backoff_max_s,
+            recovery_max_s=config.recovery_backoff_max_s,
+            recovery_window_s=config.recovery_window_s,
+            healthy_after_s=config.healthy_stream_s,
+            crash_loop_max=config.crash_loop_max,
+            crash_loop_window_s=config.crash_loop_window_s,
+        )
         self._stop = threading.Event()
         self.finished = threading.Event()
         self.heartbeat = Heartbeat(
@@ -77,6 +88,7 @@ class CameraSupervisor:
         self.session: CameraSession | None = None
         self.sessions_started = 0
         self.last_error: str | None = None
+        self._up_mono: float | None = None  # first frame of the current session
         self._last_frame_mono: float | None = None  # across sessions: a silent camera's age grows
         self._abandoned: list[threading.Thread] = []  # stalled workers still inside FFmpeg
         self._thread = threading.Thread(target=self._loop, name=f"ingest-{camera_id}", daemon=True)
@@ -136,6 +148,7 @@ class CameraSupervisor:
             on_up=self._on_up,
         )
         self.session = session
+        self._up_mono = None
         self.sessions_started += 1
         box: list[SessionResult] = []
         worker = threading.Thread(
@@ -173,6 +186,7 @@ class CameraSupervisor:
     def _on_up(self, session: CameraSession) -> None:
         if session is not self.session:
             return
+        self._up_mono = time.monotonic()
         self._metrics.camera_up.labels(self.camera_id).set(1)
         self.last_error = None
         log.info(
@@ -182,27 +196,22 @@ class CameraSupervisor:
             "yes" if session.has_audio else "no",
         )
 
+    def _streamed_s(self, result: SessionResult) -> float:
+        """How long the ended session delivered frames (first to last frame)."""
+        session, up = self.session, self._up_mono
+        if session is None or up is None or not result.delivered:
+            return 0.0
+        return max(0.0, session.last_frame_mono - up)
+
     def _next_delay(self, result: SessionResult) -> float:
-        if result.delivered:
-            self._backoff.reset()
-        looping = self._guard.record(time.monotonic())
-        self._metrics.crash_looping.labels(self.camera_id).set(1 if looping else 0)
-        delay = self._backoff.max_delay() if looping else self._backoff.next_delay()
+        streamed_s = self._streamed_s(result)
+        decision = self._policy.after_session(time.monotonic(), streamed_s)
+        self._metrics.crash_looping.labels(self.camera_id).set(1 if decision.crash_loop else 0)
         message = f'camera "{self.camera_id}" ({self.safe_url}): {result.reason}: {result.detail}'
         self.last_error = message
-        if looping:
-            log.error(
-                "%s; %d failures within %.0f s: crash loop, retrying in %.1f s",
-                message,
-                self._guard.recent(),
-                self._guard.window_s,
-                delay,
-            )
-        elif result.reason == "eof":
-            log.info("%s; reconnecting in %.1f s", message, delay)
-        else:
-            log.warning("%s; reconnecting in %.1f s", message, delay)
-        return delay
+        level, text = _describe(decision, streamed_s, self._policy.guard.window_s)
+        log.log(level, "%s; %s", message, text)
+        return decision.delay_s
 
     def _wait(self, delay: float) -> None:
         deadline = time.monotonic() + delay
@@ -223,3 +232,20 @@ class CameraSupervisor:
         if self._last_frame_mono is not None:
             age = time.monotonic() - self._last_frame_mono
             self._metrics.last_frame_age.labels(self.camera_id).set(age)
+
+
+def _describe(decision: ReconnectDecision, streamed_s: float, guard_window_s: float) -> tuple[int, str]:
+    """Log level and the words after a session's end: why this delay."""
+    retry = f"reconnecting in {decision.delay_s:.1f} s"
+    if decision.healthy:
+        return logging.INFO, f"after {streamed_s:.1f} s of streaming; {retry}"
+    if decision.recovering:
+        return logging.WARNING, f"down for {decision.down_s:.1f} s; {retry}"
+    if decision.crash_loop:
+        why = (
+            f"down for {decision.down_s:.0f} s: crash loop"
+            if decision.down_s is not None
+            else f"{decision.failures} failures within {guard_window_s:.0f} s: crash loop"
+        )
+        return logging.ERROR, f"{why}, retrying in {decision.delay_s:.1f} s"
+    return logging.WARNING, retry
