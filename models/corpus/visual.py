@@ -13,15 +13,16 @@ Pure numpy (+ simplejpeg for the codec round trip), every random choice drawn fr
   dropped or repeated frame. Use it on real and synthetic windows alike.
 - :func:`stylize`: domain randomisation for synthetic frames (texture, palette, posterize, blur,
   softened edges, vignette, IR, grain), so the model cannot key on the generator's flat colours.
-- :func:`composite_event`: an incident's visual signature drawn over real frames with the
+- :func:`composite_event` (frames, visible) and :func:`composite` (with the changed regions): an
+  incident's visual signature drawn over real frames with the
   generator's own drawing code (:mod:`models.synth.events`), returning per-frame claimed
   regions and whether the signature is actually visible.
 
 Typical training use (an explosion over real footage)::
 
     lib = FootageLibrary.load("data/corpus")
-    comp = composite_event(lib.scene(rng), rng, "fireball")
-    frames = camera(comp.frames, rng)      # label "explosion" when comp.visible
+    frames, visible = composite_event(lib.scene(rng), rng, "fireball")
+    frames = camera(frames, rng)           # composite first, so the event is degraded as well
 
     with photo_backdrops(lib, prob=0.3):   # real photographs behind synthetic scenes
         frames, audio, labels, scenario = make_window(seed)
@@ -492,12 +493,20 @@ def _mover_box(m: Mover, t: float, h: int, w: int) -> Box | None:
 
 def composite_event(
     frames: Frames, rng: np.random.Generator, kind: str, onset: int | None = None, fps: int = FPS
+) -> tuple[Frames, bool]:
+    """(frames with ``kind`` drawn in, whether it is visible in them); see :func:`composite`."""
+    c = composite(frames, rng, kind, onset, fps)
+    return c.frames, c.visible
+
+
+def composite(
+    frames: Frames, rng: np.random.Generator, kind: str, onset: int | None = None, fps: int = FPS
 ) -> Composite:
     """Draw ``kind`` (a key of :data:`EVENT_KINDS` or one of :data:`NEGATIVE_KINDS`) over real
     frames [T,H,W,3]; the event starts at frame ``onset`` (random in 1..T-2 when None)."""
     if kind not in EVENT_KINDS and kind not in NEGATIVE_KINDS:
         raise ValueError(
-            f"composite_event: unknown kind {kind!r} (one of {', '.join([*EVENT_KINDS, *NEGATIVE_KINDS])})"
+            f"composite: unknown kind {kind!r} (one of {', '.join([*EVENT_KINDS, *NEGATIVE_KINDS])})"
         )
     n, h, w = frames.shape[:3]
     k0 = int(rng.integers(1, max(n - 1, 2))) if onset is None else int(onset)

@@ -17,6 +17,7 @@ from models.corpus.visual import (
     FootageError,
     FootageLibrary,
     camera,
+    composite,
     composite_event,
     photo_backdrops,
     stylize,
@@ -140,7 +141,7 @@ def test_stylize_any_number_of_styles_even_on_a_flat_picture(n_styles: int) -> N
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_composite_changes_pixels_only_where_and_when_it_claims(kind: str, seed: int) -> None:
     x = _street(8, 112, 112, seed=seed)
-    c = composite_event(x, np.random.default_rng(seed), kind, onset=3)
+    c = composite(x, np.random.default_rng(seed), kind, onset=3)
     assert c.frames.shape == x.shape and c.frames.dtype == np.uint8 and c.kind == kind
     assert c.visible
     for i, box in enumerate(c.boxes):
@@ -153,15 +154,13 @@ def test_composite_changes_pixels_only_where_and_when_it_claims(kind: str, seed:
         np.testing.assert_array_equal(c.frames[i][outside], x[i][outside], err_msg=f"frame {i} outside {box}")
     if kind not in ("scatter", "walkers"):  # people are there before they run; the rest starts at onset
         assert not c.changed[:3].any() and c.changed[3]
-    np.testing.assert_array_equal(
-        c.frames, composite_event(x, np.random.default_rng(seed), kind, onset=3).frames
-    )
+    np.testing.assert_array_equal(c.frames, composite_event(x, np.random.default_rng(seed), kind, onset=3)[0])
 
 
 @pytest.mark.parametrize("kind", list(EVENT_KINDS))
 def test_composite_after_the_window_is_not_visible(kind: str) -> None:
     x = _street(8, 112, 112)
-    c = composite_event(x, np.random.default_rng(0), kind, onset=12)
+    c = composite(x, np.random.default_rng(0), kind, onset=12)
     assert not c.visible
     if kind != "scatter":  # the people who will flee are already standing there
         assert not c.changed.any()
@@ -175,8 +174,8 @@ def test_composite_rejects_unknown_kinds() -> None:
 
 def test_composite_then_camera_on_a_library_scene(lib: FootageLibrary) -> None:
     rng = np.random.default_rng(5)
-    c = composite_event(lib.scene(rng), rng, "fireball", onset=2)
-    assert c.visible and camera(c.frames, rng).shape == (8, 112, 112, 3)
+    frames, visible = composite_event(lib.scene(rng), rng, "fireball", onset=2)
+    assert visible and camera(frames, rng).shape == (8, 112, 112, 3)
 
 
 def test_photo_backdrops_for_synthetic_scenes_are_seeded_and_scoped(lib: FootageLibrary) -> None:
