@@ -139,7 +139,7 @@ def load_corpus_features(
     Each split's windows are mixed only from its own packages' recordings, so the test set holds
     sounds (and sound designers) the model never heard in training.
     """
-    from models.corpus.mixer import SoundBank
+    from models.corpus.mixer import SoundBank, add_generator_sounds
     from models.corpus.windows import default_frame_source, make_real_dataset
 
     assert cfg.corpus_dir is not None
@@ -160,6 +160,8 @@ def load_corpus_features(
 
         def build(split: str = split, n: int = n, seed: int = seed, tch: Teacher | None = tch) -> Features:
             bank = SoundBank.from_corpus(cfg.corpus_dir or "", [split])
+            if split == "train":
+                add_generator_sounds(bank, np.random.default_rng([seed, 77]))
             log(f"  {split} sound bank: {len(bank.packages)} packages, {bank.summary()}")
             return featurize(make_real_dataset(bank, n, seed, frames, progress=True), model, teacher=tch)
 

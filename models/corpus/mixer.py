@@ -100,6 +100,20 @@ class SoundBank:
         return bank
 
 
+def add_generator_sounds(bank: SoundBank, rng: np.random.Generator, glass: int = 40, beds: int = 24) -> None:
+    """Widen the bank with Vigil's own generator where real recordings are scarce: breaking glass
+    (a handful of real recordings exist) and ambience beds (traffic, babble, music, hum: the
+    corpus has little street sound). Their origin is ``models.synth``; the model card says so."""
+    from models.synth import sounds
+    from models.synth.scene import Scene
+
+    for i in range(glass):
+        bank.add("event", "glass_break", sounds.shatter(rng, SAMPLE_RATE), "models.synth", f"shatter-{i}")
+    for i in range(beds):
+        bed = Scene.random(rng, 20.0).audio(SAMPLE_RATE)
+        bank.add("bed", "generated", bed.astype(np.float32), "models.synth", f"scene-bed-{i}")
+
+
 def _segment(rng: np.random.Generator, clip: Audio, n: int) -> Audio:
     """``n`` samples of ``clip`` from a random offset, looped with short crossfades if too short."""
     if clip.size >= n:

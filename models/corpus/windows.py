@@ -92,33 +92,39 @@ def make_real_dataset(
 
 
 def default_frame_source(corpus_dir: str) -> FrameSource:
-    """Real footage (with composited incidents) when the footage library has been fetched into
-    ``corpus_dir``, mixed half and half with the synthetic generator; else the generator alone."""
-    try:
-        from models.corpus.visual import FootageLibrary, composite_event
-    except ImportError:
-        return synthetic_frames
+    """Real footage (with composited incidents and look-alikes) when the footage library has been
+    fetched into ``corpus_dir``, mixed half and half with the synthetic generator in randomised
+    rendering styles; the generator alone otherwise."""
+    from models.corpus.visual import (
+        EVENT_KINDS,
+        NEGATIVE_KINDS,
+        FootageError,
+        FootageLibrary,
+        camera,
+        composite_event,
+        stylize,
+    )
+
     try:
         library = FootageLibrary.load(corpus_dir)
-    except (FileNotFoundError, LookupError, ValueError):
+    except FootageError:
         return synthetic_frames
+    kinds: dict[str, list[str]] = {}
+    for kind, cls in EVENT_KINDS.items():
+        kinds.setdefault(cls, []).append(kind)
 
     def frames(rng: np.random.Generator, incident: str | None) -> NDArray[np.uint8]:
         if rng.random() < 0.5:
-            return synthetic_frames(rng, incident)
-        window: NDArray[np.uint8] = library.window(rng)
-        if incident is not None and incident in COMPOSITE_KIND:
-            window, _ = composite_event(window, rng, COMPOSITE_KIND[incident])
-        return window
+            synth = synthetic_frames(rng, incident)
+            return camera(stylize(synth, rng), rng) if rng.random() < 0.5 else synth
+        if incident is not None and incident not in kinds:
+            return synthetic_frames(rng, incident)  # no drawing of this class on footage: the generator's
+        if incident is None and rng.random() >= 0.2:
+            return library.window(rng)
+        # draw on the scene, then the camera: the event is degraded like everything else
+        choices = kinds[incident] if incident is not None else list(NEGATIVE_KINDS)
+        drawn, _ = composite_event(library.scene(rng), rng, choices[int(rng.integers(len(choices)))])
+        out: NDArray[np.uint8] = camera(drawn, rng)
+        return out
 
     return frames
-
-
-#: how an incident class is drawn onto real footage (models.corpus.visual.composite_event)
-COMPOSITE_KIND: dict[str, str] = {
-    "gunshot": "flash",
-    "explosion": "fireball",
-    "glass_break": "shatter",
-    "fight": "scatter",
-    "scream": "scatter",
-}
