@@ -83,10 +83,12 @@ def write_wav(path: Path, pcm: bytes, rate: int = SAMPLE_RATE) -> None:
 
 
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
-    """(rate, float32 mono samples in [-1, 1]) of a PCM16 WAV written by :func:`write_wav`."""
+    """(rate, float32 mono samples in [-1, 1]) of a PCM16 WAV written by :func:`write_wav`
+    (the inverse of :func:`to_pcm16`, so a read clip converts back to the same PCM)."""
     with wave.open(str(path), "rb") as w:
         if w.getsampwidth() != 2 or w.getnchannels() != 1:
             raise ValueError(f"{path}: expected mono 16-bit PCM")
         rate = w.getframerate()
         raw = w.readframes(w.getnframes())
-    return rate, np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32767.0
+    return rate, np.clip(samples, -1.0, 1.0)

@@ -162,7 +162,7 @@ def safe_name(member: str) -> str:
             rel = rel[len(prefix) :]
             break
     flat = "".join(c if c.isalnum() or c in "._-" else "_" for c in rel.replace("/", "__"))
-    return flat if flat.lower().endswith(".wav") else flat + ".wav"
+    return flat if flat.endswith(".wav") else flat + ".wav"
 
 
 def expand_members(items: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, str, bytes]]:
