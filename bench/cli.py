@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("kafka", "ingest", "model", "fusion", "e2e")
+BENCHMARKS = ("kafka", "ingest", "model", "fusion", "e2e", "evaluate")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
