@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from models.realclips import LabelledRange
+from services import cli as vigil_cli
 from services.evaluate.calibrate import (
     CalibrationClip,
     TooFewIncidents,
@@ -102,7 +104,7 @@ def test_a_generous_budget_lets_false_alarms_in_only_if_recall_gains() -> None:
     assert result is not None and result.fitted.false_alarms == 0  # fewer false alarms win ties
 
 
-def test_snippet_loads_through_vigil_config(tmp_path: Path) -> None:
+def test_snippet_loads_through_vigil_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = calibrate(BASE, CLIPS, 0.0, CLASSES, tolerance_s=2.0)
     assert result is not None
     for camera in (None, "gate-3"):
@@ -111,6 +113,11 @@ def test_snippet_loads_through_vigil_config(tmp_path: Path) -> None:
         cfg = load_config(path, environ={})
         policy = cfg.alert.cameras["gate-3"] if camera else cfg.alert.default_policy
         assert policy == result.policy
+        assert vigil_cli.main(["config", "--config", str(path)]) == 0  # `vigil config` accepts it
+        shown = json.loads(capsys.readouterr().out)["alert"]
+        assert (shown["cameras"]["gate-3"] if camera else shown["default_policy"]) == policy.model_dump(
+            mode="json"
+        )
     assert "expected on clips it was not fitted on" in snippet(result)
 
 

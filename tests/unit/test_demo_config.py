@@ -39,3 +39,46 @@ def test_demo_defaults_and_model_override(tmp_path: Path) -> None:
     assert cfg.log_level == "WARNING"
     assert cfg.http.port == 9100
     assert cfg.alert == VigilConfig().alert
+
+
+def test_live_pipeline_alerts_on_a_clip_with_the_configured_policy(tmp_path: Path) -> None:
+    """The demo's live mode (services in threads) raises and resolves the clip's one incident."""
+    import io
+    import time
+
+    from services.alert.render import PrintingSink
+    from services.pipeline import InProcessPipeline
+    from tests.evaluate_clips import write_test_clip
+    from tests.fusion_stub_model import build_stub_model
+
+    clip = write_test_clip(tmp_path / "clip.mp4", 12, [(4, 8)])
+    base = VigilConfig.model_validate(
+        {
+            "fusion": {"model_path": str(build_stub_model(tmp_path / "stub.onnx"))},
+            "alert": {
+                "default_policy": {
+                    "anomaly_threshold": 0.3,
+                    "classes": {"explosion": {"threshold": 0.3}},
+                    "raise_k": 1,
+                    "raise_n": 1,
+                    "resolve_m": 2,
+                }
+            },
+        }
+    )
+    cfg = demo_config(clip, 0, base=base).model_copy(
+        update={"ingest": base.ingest.model_copy(update={"realtime": False})}
+    )
+    sink = PrintingSink(io.StringIO())
+    pipeline = InProcessPipeline(cfg, sink=sink).start()
+    try:
+        assert pipeline.wait_ingest(30)
+        deadline = time.monotonic() + 30
+        while [a.type for a in sink.alerts] != ["raised", "resolved"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        pipeline.stop()
+    assert [(a.type, a.event["data"]["class"]) for a in sink.alerts] == [
+        ("raised", "explosion"),
+        ("resolved", "explosion"),
+    ]
