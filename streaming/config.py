@@ -145,8 +145,12 @@ class RedisConfig(_Strict):
         7 * 24 * 3600, ge=60, description="TTL of evidence thumbnails stored as keys."
     )
     socket_timeout_s: float = Field(5.0, gt=0, description="Connect/read timeout of Redis calls.")
-    retry_backoff_initial_s: float = Field(0.2, gt=0, description="First wait after a failed delivery.")
-    retry_backoff_max_s: float = Field(5.0, gt=0, description="Cap of the wait between delivery retries.")
+    retry_backoff_initial_s: float = Field(
+        0.2, gt=0, description="First wait after a failed delivery, or before a subscriber reconnects."
+    )
+    retry_backoff_max_s: float = Field(
+        5.0, gt=0, description="Cap of the wait between delivery retries and subscriber reconnects."
+    )
 
     def password_value(self) -> str | None:
         """The password from config/env or its file (None: from the URL or none)."""

@@ -7,6 +7,11 @@ vigil alerts tail --group ops --consumer phone-1 --follow --claim-idle-ms 30000
                                         # in a consumer group: XACK after printing; entries a
                                         # crashed member left pending are claimed (XAUTOCLAIM)
 vigil alerts tail --live                # Pub/Sub: lowest latency, at-most-once
+
+Following, a Redis restart or a lost connection is waited out (capped backoff); the tail says on
+stderr when Redis went away and how long it was away, then resumes: a group from its pending
+entries, the stream after the last alert printed (each alert is printed once), --live by
+subscribing again, with a warning that alerts published in the gap were not seen there.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 import redis
 
 from services.alert.render import pretty
-from streaming.alerts_client import AlertsClient
+from streaming.alerts_client import AlertsClient, RedisOutage
 from streaming.config import ConfigError, load_config
 
 
@@ -69,6 +74,10 @@ def _events(args: argparse.Namespace, client: AlertsClient) -> Iterator[dict[str
         yield alert.event
 
 
+def _report_outage(outage: RedisOutage) -> None:
+    print(f"vigil alerts tail: {outage.describe()}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     """Print alerts until the stream is drained (or forever with ``--follow``)."""
     try:
@@ -79,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.group is None and (args.consumer or args.claim_idle_ms is not None):
         print("vigil alerts tail: --consumer/--claim-idle-ms need --group", file=sys.stderr)
         return 2
-    client = AlertsClient.from_config(config.redis)
+    client = AlertsClient.from_config(config.redis, on_outage=_report_outage)
     try:
         for event in _events(args, client):
             line = json.dumps(event, separators=(",", ":"), sort_keys=True) if args.json else pretty(event)
