@@ -214,7 +214,7 @@ def test_supervisor_measures_streaming_time_and_resets_the_guard_after_a_healthy
         supervisor.stop()
         assert supervisor.join(5)
     gaps = [b - a for a, b in itertools.pairwise(started[3:])]
-    assert max(gaps) < 0.4 + 0.1 + 0.3, gaps  # stream + a fast retry (+ scheduling slack)
+    assert max(gaps) < 1.5, gaps  # stream 0.4 s + a fast retry (a crash-looping one waits >= 2.5 s)
     assert "crash loop" in caplog.text
     assert re.search(r"after 0\.\d s of streaming; reconnecting in 0\.\d s", caplog.text)
     assert "pw" not in caplog.text
