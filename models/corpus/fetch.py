@@ -31,6 +31,7 @@ from models.corpus.archive import deb_members, wheel_members
 from models.corpus.dmx import dmx_to_wav, is_dmx, wad_lumps
 from models.corpus.licences import CopyrightInfo, acceptable, parse_copyright, stanza_for
 from models.corpus.manifest import DEFAULT_MANIFEST, CorpusEntry, load_manifest, write_manifest
+from models.corpus.soundfont import pcm16_to_wav, sf2_samples
 from models.corpus.sources import (
     RESERVED_ORIGINS,
     RESERVED_PACKAGES,
@@ -167,13 +168,17 @@ def safe_name(member: str) -> str:
 
 def expand_members(items: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, str, bytes]]:
     """(member, suffix, encoded bytes) per sound. Containers are opened: a WAD gives one item per
-    DMX lump (member ``<wad>#<LUMP>``), a pk3 (zip) one per audio file (``<pk3>#<path>``)."""
+    DMX lump (member ``<wad>#<LUMP>``), a pk3 (zip) one per audio file (``<pk3>#<path>``), a
+    SoundFont one per named sample (``<sf2>#<sample name>``)."""
     for member, data in items:
         low = member.lower()
         if low.endswith(".wad"):
             for lump, payload in wad_lumps(data):
                 if lump.startswith("DS") and is_dmx(payload):
                     yield f"{member}#{lump}", ".wav", dmx_to_wav(payload)
+        elif low.endswith(".sf2"):
+            for name, rate, pcm in sf2_samples(data):
+                yield f"{member}#{name}", ".wav", pcm16_to_wav(pcm, rate)
         elif low.endswith(".pk3"):
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 for name in sorted(zf.namelist()):

@@ -55,8 +55,8 @@ RESERVED_ORIGINS = re.compile(
 )
 
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".ogg", ".flac", ".mp3", ".voc")
-# Archives holding sounds: Doom WADs (DMX lumps) and Quake-style .pk3 (zip) files.
-CONTAINER_SUFFIXES: tuple[str, ...] = (".wad", ".pk3")
+# Archives holding sounds: Doom WADs (DMX lumps), Quake-style .pk3 (zip), SoundFont 2 banks.
+CONTAINER_SUFFIXES: tuple[str, ...] = (".wad", ".pk3", ".sf2")
 
 
 @dataclass(frozen=True)
@@ -266,6 +266,44 @@ SOURCES: tuple[PackageSource, ...] = (
         note="Eat The Whistle (football): stadium crowds, whistles, kicks",
     ),
     PackageSource(
+        "flare-game",
+        _r("scream", r"/soundfx/(female|male)_die\.ogg$")
+        + _r("fight", r"/soundfx/(female|male)_hit\.ogg$", r"/soundfx/melee_attack\.ogg$")
+        + _r("door", r"/soundfx/door_open\.ogg$")
+        + _r("footsteps", r"/soundfx/steps/step_(cloth|echo|leather|metal)\d\.ogg$")
+        + _r("speech", r"/soundfx/npcs/(female|male)_merchant_\d+\.ogg$")
+        + _r("rain", r"/environment/rain\.ogg$")
+        + _r("wind", r"/environment/(wind_loop|cave_wind_loop)\.ogg$", r"/music/wind_ambient\.ogg$")
+        + _r("nature", r"/environment/(bird_twitter_loop|forest_owl_loop)\.ogg$")
+        + _r("water", r"/environment/river_loop\.ogg$")
+        + _r("impact", r"/environment/falling_rocks\.ogg$")
+        + _r("other", r"/soundfx/heartbeat\.ogg$")
+        + _r("music", r"/music/[a-z_]+_theme\.ogg$"),
+        note="Flare (action RPG): pain/death voices, melee, footsteps, ambience loops, music",
+    ),
+    PackageSource(
+        "fluid-soundfont-gs",
+        # the GS sound-effect samples stored in FluidR3_GS.sf2 (member = "<sf2>#<sample name>");
+        # stereo pairs are taken once, from the left sample
+        _r("scream", r"#Scream$")
+        + _r("fight", r"#Punch$")
+        + _r("gunshot", r"#Gun$")
+        + _r("explosion", r"#Explosion$")
+        + _r("impact", r"#(Car Crash1|Crash)$")
+        + _r("door", r"#(Door|doorcreak)$")
+        + _r("dog", r"#Dog Bark$")
+        + _r("siren", r"#Siren$")
+        + _r("footsteps", r"#FootStep$")
+        + _r("applause", r"#Applause$")
+        + _r("thunder", r"#Thunder\(L\)$")
+        + _r("rain", r"#SeattleRain.*\(L\)$")
+        + _r("water", r"#(Sea Shore|River)$")
+        + _r("vehicle", r"#(Car Pass|Car Stop|Car Start|Heli|train)$")
+        + _r("other", r"#(Laugh|Telephone 2|HeartBeat|Gallops|Bird2\(L\))$"),
+        licence="MIT",
+        note="GS sound-effect samples read out of FluidR3_GS.sf2 (short, partly looped recordings)",
+    ),
+    PackageSource(
         "freeciv-data",
         _r("explosion", r"/(LrgExpl|SmlExpl)\.ogg$")
         + _r("gunshot", r"/(MgBar[12]|MgHeavy)\.ogg$")
@@ -456,7 +494,6 @@ SOURCE_BY_NAME: dict[str, PackageSource] = {s.name: s for s in SOURCES}
 REJECTED: dict[str, str] = {
     "redeclipse-data": "862 MB .deb for a few hundred weapon sounds; over the download budget",
     "torcs-data": "333 MB .deb; engine loops and a few crash sounds only",
-    "fluid-soundfont-gs": "GS SFX programs would need rendering with fluidsynth; not done yet",
     "kobodeluxe-data": "no audio files (its sounds are synthesised at run time)",
     "openttd-opensfx": "sounds packed in a .cat container; not worth a parser for train/vehicle noises",
     "pingus-data": "cartoon voices and plops only",

@@ -168,3 +168,36 @@ def test_safe_name_is_flat():
     assert safe_name("usr/share/games/doom/freedoom2.wad#DSPISTOL") == "doom__freedoom2.wad_DSPISTOL.wav"
     assert safe_name("usr/share/x/a b.ogg") == "x__a_b.ogg.wav"
     assert safe_name("usr/share/games/7kaa/SOUND/RAIN.WAV") == "7kaa__SOUND__RAIN.WAV.wav"
+
+
+def _sf2(samples: list[tuple[str, int, np.ndarray]]) -> bytes:
+    pcm = b""
+    headers = b""
+    for name, rate, x in samples:
+        start = len(pcm) // 2
+        pcm += x.astype("<i2").tobytes()
+        end = len(pcm) // 2
+        headers += struct.pack("<20sIIIIIBbHH", name.encode(), start, end, start, end, rate, 60, 0, 0, 1)
+    headers += struct.pack("<20sIIIIIBbHH", b"EOS", 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    def chunk(cid: bytes, body: bytes) -> bytes:
+        return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) % 2 else b"")
+
+    sdta = chunk(b"LIST", b"sdta" + chunk(b"smpl", pcm))
+    pdta = chunk(b"LIST", b"pdta" + chunk(b"shdr", headers))
+    body = b"sfbk" + sdta + pdta
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_soundfont_samples_by_name():
+    from models.corpus.soundfont import SoundFontError, pcm16_to_wav, sf2_samples
+
+    a = np.arange(100, dtype=np.int16)
+    b = -np.arange(50, dtype=np.int16)
+    got = sf2_samples(_sf2([("Scream", 22050, a), ("Gun", 44100, b)]))
+    assert [(n, r, len(p)) for n, r, p in got] == [("Scream", 22050, 200), ("Gun", 44100, 100)]
+    assert np.array_equal(np.frombuffer(got[1][2], "<i2"), b)
+    with wave.open(io.BytesIO(pcm16_to_wav(got[0][2], 22050))) as w:
+        assert w.getnframes() == 100
+    with pytest.raises(SoundFontError):
+        sf2_samples(b"RIFF\0\0\0\0WAVE")
