@@ -105,7 +105,8 @@ def parse_copyright(text: str) -> CopyrightInfo:
 
 def _clean(holder: str) -> str:
     holder = re.sub(r"\s+", " ", holder).strip()
-    holder = re.sub(r"<[^>]*>", "", holder).strip()  # no e-mail addresses in the manifest
+    holder = re.sub(r"<[^>]*>", "", holder)  # no e-mail addresses in the manifest
+    holder = re.sub(r"\(\s*\)", "", holder).strip()
     return holder[:120]
 
 

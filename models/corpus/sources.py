@@ -234,6 +234,7 @@ SOURCES: tuple[PackageSource, ...] = (
         # other files of the stanza; q009/ is Slawomir 'Q009' Blauciak's weapon set and sfx/ the
         # Red Eclipse team's, neither recorded for 0 A.D.
         reviewed_origins=(r"/sounds/q009/", r"/sounds/sfx/"),
+        holder="Sauerbraten authors; sounds: Slawomir 'Q009' Blauciak, aard, OLPC project, Red Eclipse team",
         note="Sauerbraten; its sounds/0ad/ folder is skipped (copied from reserved 0 A.D.)",
     ),
     PackageSource(
@@ -243,6 +244,7 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("crowd", r"/murmur\.wav$")
         + _r("vehicle", r"/(jet|train)\.wav$"),
         licence="GPL-2+",
+        holder="Ben Webb (dopewars)",
     ),
     PackageSource(
         "enigma-data",
@@ -251,6 +253,7 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("glass_break", r"/shatter\.wav$")
         + _r("impact", r"/st-(thud|metal|stone)\.wav$"),
         licence="GPL-2+",
+        holder="Daniel Heck, Ronald Lamprecht and the Enigma team",
     ),
     PackageSource(
         "etw-data",
@@ -396,6 +399,7 @@ SOURCES: tuple[PackageSource, ...] = (
             r"/samples/(loop|bd|sn|drum|elec|tabla|guit|bass)_[^/]+\.flac$",
             r"/samples/ambi_(piano|choir)\.flac$",
         ),
+        holder="Samuel Aaron and the Sonic Pi sample contributors",
         dep5_prefix=("usr/share/sonic-pi/", "etc/"),
         note="drum hits and loops as musical hard negatives for bangs",
     ),
@@ -446,6 +450,7 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("footsteps", r"/misc/step\.ogg$")
         + _r("vehicle", r"/weapons/aircraft_flying\.ogg$"),
         licence="GPL-2+",
+        holder="2001-2011 the WarMUX (Wormux) team and contributors",
     ),
     PackageSource(
         "ufoai-sound",
@@ -494,6 +499,9 @@ SOURCE_BY_NAME: dict[str, PackageSource] = {s.name: s for s in SOURCES}
 REJECTED: dict[str, str] = {
     "redeclipse-data": "862 MB .deb for a few hundred weapon sounds; over the download budget",
     "torcs-data": "333 MB .deb; engine loops and a few crash sounds only",
+    "widelands-data": "381 MB .deb; ambience and music the corpus already has",
+    "naev-data": "350 MB .deb; space-game effects",
+    "ufoai-music": "210 MB .deb of music; ufoai-sound is used",
     "kobodeluxe-data": "no audio files (its sounds are synthesised at run time)",
     "openttd-opensfx": "sounds packed in a .cat container; not worth a parser for train/vehicle noises",
     "pingus-data": "cartoon voices and plops only",
