@@ -313,7 +313,11 @@ def fetch(
     if reserved:
         log(f"refused: {', '.join(reserved)} reserved for the independent evaluation; never fetched")
         return 2
-    chosen = [source(n) for n in sorted(set(names))]
+    try:
+        chosen = [source(n) for n in sorted(set(names))]
+    except KeyError as exc:
+        log(f"refused: {exc.args[0]}")
+        return 2
     pins = pinned_versions(manifest)
     old_entries = load_manifest(manifest) if manifest.is_file() else []
     old_packages = _load_packages(manifest.with_name(PACKAGES_FILE))
