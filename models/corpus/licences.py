@@ -90,7 +90,7 @@ def parse_copyright(text: str) -> CopyrightInfo:
         for p in paragraphs:
             if "files" in p and "license" in p:
                 lic = p["license"].splitlines()[0].strip() if p["license"].strip() else ""
-                stanzas.append(FilesStanza(tuple(p["files"].split()), lic, p.get("copyright", "").strip()))
+                stanzas.append(FilesStanza(_globs(p["files"]), lic, p.get("copyright", "").strip()))
     holder = ""
     star = [s for s in stanzas if "*" in s.globs]
     if star:
@@ -101,6 +101,20 @@ def parse_copyright(text: str) -> CopyrightInfo:
                 holder = line.strip()
                 break
     return CopyrightInfo(tuple(stanzas), _clean(holder))
+
+
+def _globs(field: str) -> tuple[str, ...]:
+    """The globs of a ``Files:`` field: whitespace-separated, except that a line whose words are
+    not all paths or patterns is one file name with spaces (written literally by some packagers,
+    e.g. ``sounds/heavy rocket hit.wav``)."""
+    out: list[str] = []
+    for line in field.splitlines():
+        words = line.split()
+        if len(words) > 1 and not all("/" in w or "*" in w for w in words):
+            out.append(" ".join(words))
+        else:
+            out.extend(words)
+    return tuple(out)
 
 
 def _clean(holder: str) -> str:

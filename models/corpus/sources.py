@@ -247,6 +247,14 @@ SOURCES: tuple[PackageSource, ...] = (
         holder="Ben Webb (dopewars)",
     ),
     PackageSource(
+        "endless-sky-data",
+        _r("explosion", r"/sounds/(final )?explosion (huge|large|medium|small|tiny|nuke)\.wav$")
+        + _r("explosion", r"/sounds/heavy rocket hit\.wav$")
+        + _r("alarm", r"/sounds/alarm\.wav$")
+        + _r("indoor", r"/sounds/ambient/machinery\.mp3$"),
+        note="explosions (freesound public domain, soundbible CC-BY-SA); the weapons are sci-fi and skipped",
+    ),
+    PackageSource(
         "enigma-data",
         _r("music", r"/music/")
         + _r("explosion", r"/explosion\d\.wav$")

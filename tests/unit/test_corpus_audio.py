@@ -109,6 +109,10 @@ License: CC-BY-SA-3.0
 Files: data/sounds/nc/*
 Copyright: X
 License: CC-BY-NC-3.0
+
+Files: data/sounds/heavy rocket hit.wav
+Copyright: Mike Koenig
+License: CC-BY-SA-3.0+
 """
 
 
@@ -118,6 +122,7 @@ def test_dep5_last_matching_stanza_wins_on_installed_paths():
     assert licence_for(info, "usr/share/games/demo/data/sounds/boom.ogg") == "CC-BY-SA-3.0"
     assert licence_for(info, "usr/share/games/demo/music/a.ogg") == "GPL-2+"
     assert licence_for(info, "data/sounds/nc/x.wav") == "CC-BY-NC-3.0"
+    assert licence_for(info, "usr/share/demo/data/sounds/heavy rocket hit.wav") == "CC-BY-SA-3.0+"
     assert licence_for(parse_copyright("free text, GPL"), "a.wav") is None
 
 
