@@ -111,6 +111,7 @@ def build_heldout(
     height: int = 112,
     fps: int = 4,
     log: object = print,
+    prefix: str | None = None,
 ) -> list[TimelineEvent]:
     """Write ``clips`` mp4 files, ``labels.csv`` and ``SOURCES.tsv`` into ``out_dir``."""
     say = log if callable(log) else print
@@ -124,7 +125,7 @@ def build_heldout(
     every: list[TimelineEvent] = []
     for i in range(clips):
         rng = np.random.default_rng([seed, i])
-        name = f"{split}-{i:02d}.mp4"
+        name = f"{prefix or split}-{i:02d}.mp4"
         times = incident_times(rng, duration_s, incidents, gap_s, classes, first=i * incidents)
         audio, placed = mix_timeline(bank, rng, duration_s, times)
         shown = [(t, c) for t, c in times if i % 2 == 0]
@@ -170,10 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--incidents", type=int, default=4, help="incidents per clip (0: ordinary footage only)")
     ap.add_argument("--gap", type=float, default=11.0, help="minimum seconds between incidents")
     ap.add_argument("--seed", type=int, default=5_000_011)
+    ap.add_argument("--prefix", default=None, help="clip file names' prefix (default: the split)")
     args = ap.parse_args(argv)
     try:
         build_heldout(
-            args.corpus, args.out, args.split, args.clips, args.duration, args.incidents, args.gap, args.seed
+            args.corpus,
+            args.out,
+            args.split,
+            args.clips,
+            args.duration,
+            args.incidents,
+            args.gap,
+            args.seed,
+            prefix=args.prefix,
         )
     except (FileNotFoundError, LookupError, ValueError) as exc:
         print(f"held-out clips: {exc}", file=sys.stderr)
