@@ -4,11 +4,16 @@
 #
 #   scripts/stack.sh up | down | status | logs
 #   scripts/stack.sh rtsp-start | rtsp-stop | rtsp-restart   # simulate a camera dropping
+#   scripts/stack.sh kafka-up | kafka-down                     # Kafka alone (broker outages)
 #
 # Idempotent: `up` starts only what is not running and waits until each part answers a real client;
 # `down` stops what `up` started (pid files) and succeeds when nothing runs.
 # Addresses: Kafka 127.0.0.1:9092 (controller 9093), Redis 127.0.0.1:6379,
 # RTSP rtsp://127.0.0.1:8554/{incident,quiet,noaudio}.
+#
+# A private Kafka for tests that stop the broker (the shared one stays up for everyone else):
+#   STACK_DIR=/tmp/x STACK_KAFKA_LIBS=.stack/kafka/libs STACK_KAFKA_PORT=19092 \
+#   STACK_KAFKA_CONTROLLER_PORT=19093 scripts/stack.sh kafka-up     (then kafka-down)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +25,9 @@ LOGS="$STACK/logs"
 PIDS="$STACK/pids"
 CLIPS="$STACK/clips"
 KAFKA_DIR="$STACK/kafka"
-KAFKA_LIBS="$KAFKA_DIR/libs"
+KAFKA_LIBS="${STACK_KAFKA_LIBS:-$KAFKA_DIR/libs}"
+KAFKA_PORT="${STACK_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${STACK_KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HEAP="${STACK_KAFKA_HEAP:--Xmx512m -Xms256m}"
 RTSP_PORT=8554
 
@@ -102,10 +109,12 @@ kafka_up() {
     if [[ -n "$(pid_of kafka kafka.Kafka)" ]]; then
         log "kafka already running (pid $(pid_of kafka kafka.Kafka))"
     else
-        port_open 9092 && die "port 9092 is taken by a process this script did not start"
+        port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by a process this script did not start"
         kafka_fetch
         kafka_java
-        sed "s#@LOG_DIR@#$KAFKA_DIR/data#" "$HERE/server.properties.in" >"$KAFKA_DIR/server.properties"
+        sed -e "s#@LOG_DIR@#$KAFKA_DIR/data#" -e "s#@PORT@#$KAFKA_PORT#g" \
+            -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" "$HERE/server.properties.in" \
+            >"$KAFKA_DIR/server.properties"
         if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
             log "formatting the KRaft log dir (once)"
             local cluster_id
@@ -117,7 +126,7 @@ kafka_up() {
         log "starting kafka"
         spawn kafka "$LOGS/kafka.out" "${JAVA_CMD[@]}" kafka.Kafka "$KAFKA_DIR/server.properties"
     fi
-    "$PY" "$HERE/probe.py" kafka 127.0.0.1:9092 --timeout "${STACK_KAFKA_TIMEOUT:-120}" \
+    "$PY" "$HERE/probe.py" kafka "127.0.0.1:$KAFKA_PORT" --timeout "${STACK_KAFKA_TIMEOUT:-120}" \
         --pid "$(pid_of kafka kafka.Kafka || true)" >&2 ||
         { tail -n 20 "$LOGS/kafka.out" >&2 || true; die "kafka did not become ready" "$LOGS/kafka.log"; }
 }
@@ -253,9 +262,11 @@ main() {
         rtsp-start) rtsp_start ;;
         rtsp-stop) rtsp_stop ;;
         rtsp-restart) rtsp_stop && rtsp_start ;;
+        kafka-up) kafka_up ;;
+        kafka-down) stop_pid kafka kafka.Kafka ;;
         clips) clips_up ;;
         *)
-            echo "usage: $0 up|down|status|logs [N]|rtsp-start|rtsp-stop|rtsp-restart|clips" >&2
+            echo "usage: $0 up|down|status|logs [N]|rtsp-start|rtsp-stop|rtsp-restart|kafka-up|kafka-down|clips" >&2
             exit 2
             ;;
     esac

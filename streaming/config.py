@@ -114,9 +114,16 @@ class KafkaConfig(_Strict):
     linger_ms: int = Field(5, ge=0, description="Producer batching delay.")
     batch_size: int = Field(256 * 1024, ge=1024, description="Producer batch size in bytes.")
     buffer_memory: int = Field(
-        32 * 1024 * 1024, ge=1024 * 1024, description="Producer buffer; full = drop live frames."
+        32 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Producer buffer; when full, ingest holds records in its backlog.",
     )
     max_request_size: int = Field(1_000_000, ge=1024, description="Largest record the producer sends.")
+    delivery_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="The producer retries a record this long (broker outage) before it counts as failed.",
+    )
     connect_retry_max_s: float = Field(
         30.0, gt=0, description="Cap of the backoff between connection attempts."
     )
@@ -214,7 +221,21 @@ class IngestConfig(_Strict):
         True, description="Skip the H.264 deblocking filter (analysis needs no beauty)."
     )
     max_inflight_per_camera: int = Field(
-        64, ge=1, description="Unacknowledged records per camera before dropping."
+        64,
+        ge=1,
+        description="Records per camera handed to the producer and not yet acknowledged; "
+        "more wait in the camera's backlog.",
+    )
+    backlog_s: float = Field(
+        60.0,
+        ge=0,
+        description="Per camera, records the bus has not taken yet are held up to this span of capture "
+        "time (a broker outage); then the oldest are dropped.",
+    )
+    backlog_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=0,
+        description="Per camera, most bytes held in the backlog; then the oldest records are dropped.",
     )
     shard_index: int = Field(
         0, ge=0, description="This process takes cameras whose index % shard_count == shard_index."

@@ -60,6 +60,9 @@ def client_settings(config: KafkaConfig, client_id: str) -> dict[str, Any]:
         "bootstrap_servers": [s.strip() for s in config.bootstrap_servers.split(",") if s.strip()],
         "client_id": client_id,
         "security_protocol": config.security_protocol,
+        # kafka-python's default lets the wait between reconnects grow to 30 s: a broker back
+        # after an outage would sit unused that long while ingest's backlog waits for it.
+        "reconnect_backoff_max_ms": 1000,
     }
     if config.security_protocol.startswith("SASL_"):
         password = config.sasl_password_value()
@@ -290,6 +293,7 @@ class KafkaBus:
             "linger_ms": self.config.linger_ms,
             "batch_size": self.config.batch_size,
             "max_request_size": self.config.max_request_size,
+            "delivery_timeout_ms": int(self.config.delivery_timeout_s * 1000),
             "max_block_ms": int(self._max_block_s * 1000),
             "allow_auto_create_topics": False,
             **self._producer_overrides,
@@ -501,7 +505,10 @@ class KafkaBusProducer:
             self._producer.flush(timeout)
         except kerr.KafkaError as exc:
             log.warning("Kafka at %s: flush on close failed: %s", self._bootstrap, describe_error(exc))
-        self._producer.close(timeout=timeout)
+        try:
+            self._producer.close(timeout=timeout)
+        except kerr.KafkaError as exc:  # it flushes again: a broker still away must not raise here
+            log.warning("Kafka at %s: close: %s", self._bootstrap, describe_error(exc))
 
 
 # -- consumer ------------------------------------------------------------------------------------
@@ -619,6 +626,19 @@ class KafkaBusConsumer:
                 for r in records
             )
         return out
+
+    def connected(self) -> bool:
+        """Whether the group's coordinator is known and connected (False while the broker is away).
+
+        Read without side effects from kafka-python's coordinator: callers use it to tell a broker
+        outage from silent cameras. Unknown internals count as connected.
+        """
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        try:
+            node = coordinator.coordinator_id  # type: ignore[union-attr]
+            return node is not None and not coordinator._client.is_disconnected(node)  # type: ignore[union-attr]
+        except AttributeError:
+            return True
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit exactly ``offsets`` (next offset to read per partition), synchronously."""

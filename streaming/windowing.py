@@ -13,10 +13,15 @@ A window closes when
 - the **watermark** passes it: the camera's newest event time minus ``lateness`` is at or beyond its
   end *and* each modality that does not cover it has been silent (processing time) for at least
   ``lateness`` — so a catching-up consumer that reads video ahead of audio does not close windows
-  early, while an audio stream that really stopped yields video-only windows after the bound, or
+  early, while an audio stream that really stopped yields video-only windows after the bound.
+  When the whole session was silent for ``lateness`` (a broker outage: ingest holds its backlog),
+  the silence is forgiven: every modality gets ``lateness`` again from the session's resumption,
+  so a backlog whose video arrives a poll ahead of its audio is not cut into video-only windows, or
 - the session is **idle**: no record for ``idle_timeout`` of processing time.
 
 A modality with no data in a closed window is masked (``missing``); partial data is flagged.
+A window with no data at all cannot be scored: it is counted in :attr:`WindowAssembler.unscored_windows`
+(by camera and reason), never dropped silently.
 
 Offsets: the assembler keeps the records still needed by open windows plus, per modality, the last
 record *before* the oldest open window (its predecessor). :meth:`WindowAssembler.min_open_offset`
@@ -226,6 +231,7 @@ class _Session:
     first_seen_ns: dict[str, int] = field(default_factory=dict)  # per modality, since assignment
     covered_ns: dict[str, int] = field(default_factory=dict)  # per modality: newest end seen
     last_arrival: dict[str, float] = field(default_factory=dict)  # per modality, processing time
+    resumed_at: float = float("-inf")  # processing time of the first record after a silence of all
     has_audio: bool = True  # from the newest frame; audio seen also sets it
     next_k: int | None = None  # lowest undecided window
     first_emitted_start: int | None = None
@@ -257,6 +263,8 @@ class WindowAssembler:
         self._cameras: dict[str, _Camera] = {}
         self.late_records: dict[tuple[str, str], int] = {}
         self.skipped_windows = 0  # windows whose beginning was not seen (session start, resume)
+        # windows on a session's grid that got no score: (camera, "no_data") -> count
+        self.unscored_windows: dict[tuple[str, str], int] = {}
 
     # -- input ------------------------------------------------------------------------------------
     def add_frame(
@@ -379,6 +387,10 @@ class WindowAssembler:
         key = (camera_id, modality)
         self.late_records[key] = self.late_records.get(key, 0) + 1
 
+    def _count_unscored(self, session: _Session, windows: int) -> None:
+        key = (session.camera_id, "no_data")
+        self.unscored_windows[key] = self.unscored_windows.get(key, 0) + windows
+
     def _session(self, camera_id: str, session_id: str, now: float) -> _Session | None:
         camera = self._cameras.setdefault(camera_id, _Camera())
         session = camera.sessions.get(session_id)
@@ -392,6 +404,8 @@ class WindowAssembler:
     def _add(self, session: _Session, modality: str, item: _Item, now: float) -> list[AssembledWindow]:
         p = self.params
         camera = self._cameras[session.camera_id]
+        if session.last_arrival and now - session.last_any_arrival() >= p.stall_s:
+            session.resumed_at = now  # the whole session was silent: not one modality's stall
         session.last_arrival[modality] = now
         items = session.items[modality]
         if modality not in session.first_seen_ns:
@@ -440,7 +454,8 @@ class WindowAssembler:
             return "idle"
         if camera.max_event_ns is not None and camera.max_event_ns - p.lateness_ns >= end:
             stalled = all(
-                now - session.last_arrival.get(m, session.created_at) >= p.stall_s for m in uncovered
+                now - max(session.last_arrival.get(m, session.created_at), session.resumed_at) >= p.stall_s
+                for m in uncovered
             )
             if stalled:
                 return "watermark"
@@ -461,6 +476,7 @@ class WindowAssembler:
                 break
             if not self._has_data(session, k):
                 session.next_k = self._after_gap(session, k)
+                self._count_unscored(session, session.next_k - k)
                 continue
             window = self._assemble(session, k, closed_by)
             session.next_k = k + 1
@@ -587,6 +603,7 @@ class WindowAssembler:
         elif num_samples < s_count:
             flags.append(FLAG_PARTIAL_AUDIO)
         if len(missing) == 2:
+            self._count_unscored(session, 1)
             return None
         if closed_by == "watermark":
             flags.append(FLAG_WATERMARK)

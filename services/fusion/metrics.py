@@ -62,6 +62,19 @@ class FusionMetrics:
             ["camera", "modality"],
             registry=registry,
         )
+        self.windows_unscored = Counter(
+            "vigil_fusion_windows_unscored",
+            "Windows on a session's grid that got no score, by reason (no_data: neither modality "
+            "had a record in the window, e.g. media lost upstream).",
+            ["camera", "reason"],
+            registry=registry,
+        )
+        self.bus_disconnected = Gauge(
+            "vigil_fusion_bus_disconnected",
+            "1 while the consumer has no connection to its group coordinator (broker away); window "
+            "timeouts are paused meanwhile.",
+            registry=registry,
+        )
         self.capture_to_score = Histogram(
             "vigil_fusion_capture_to_score_seconds",
             "From capture of a window's newest record to its score being produced.",

@@ -122,6 +122,9 @@ class FusionService:
         self._consumer: Consumer | None = None
         self._committed: dict[TopicPartition, int] = {}
         self._late_seen: dict[tuple[str, str], int] = {}
+        self._unscored_seen: dict[tuple[str, str], int] = {}
+        self._away_since: float | None = None  # the bus is away: processing time stands still
+        self._away_total = 0.0
         self._paused = False
         self._paused_since = 0.0
         self._paused_total = 0.0
@@ -234,9 +237,31 @@ class FusionService:
 
     # -- consumer loop ----------------------------------------------------------------------------
     def _now(self) -> float:
-        """Processing time for the assembler; frozen while we pause ourselves (no false idleness)."""
-        paused = self._paused_total + (time.monotonic() - self._paused_since if self._paused else 0.0)
-        return time.monotonic() - paused
+        """Processing time for the assembler; frozen while we pause ourselves or the broker is away.
+
+        Window timeouts (lateness, idleness) measure how long a camera was silent while the bus
+        worked: during a broker outage ingest holds its backlog, so silence then means nothing.
+        """
+        now = time.monotonic()
+        paused = self._paused_total + (now - self._paused_since if self._paused else 0.0)
+        away = self._away_total + (now - self._away_since if self._away_since is not None else 0.0)
+        return now - paused - away
+
+    def _watch_bus(self, consumer: Consumer) -> bool:
+        """Track whether the broker is reachable (consumers that cannot tell count as connected)."""
+        probe = getattr(consumer, "connected", None)
+        connected = True if probe is None else bool(probe())
+        now = time.monotonic()
+        if not connected and self._away_since is None:
+            self._away_since = now
+            self.metrics.bus_disconnected.set(1)
+            log.warning("fusion: lost the Kafka group coordinator; window timeouts paused until it is back")
+        elif connected and self._away_since is not None:
+            log.info("fusion: Kafka back after %.1f s; window timeouts resume", now - self._away_since)
+            self._away_total += now - self._away_since
+            self._away_since = None
+            self.metrics.bus_disconnected.set(0)
+        return connected
 
     def _consume_loop(self) -> None:
         specs = topic_specs(self.config)
@@ -266,6 +291,7 @@ class FusionService:
                     self._assigned.clear()
                 if self._pending_seek:
                     records = self._seek_assigned(consumer, records)
+                connected = self._watch_bus(consumer)
                 processing = self._now()  # one per poll: it only matters at the lateness scale
                 handled: dict[TopicPartition, int] = {}
                 for record in records:
@@ -275,6 +301,7 @@ class FusionService:
                 self.tracker.consumed(handled)
                 self._enqueue(self.assembler.tick(processing))
                 self._count_late()
+                self._count_unscored()
                 self._backpressure(consumer)
                 now = time.monotonic()
                 if now - last_commit >= COMMIT_INTERVAL_S:
@@ -283,7 +310,7 @@ class FusionService:
                     except BusError as exc:  # e.g. a rebalance in progress: the next commit covers it
                         log.warning("fusion: commit failed: %s", exc)
                     last_commit = now
-                if now - last_lag >= LAG_INTERVAL_S:
+                if now - last_lag >= LAG_INTERVAL_S and connected:  # offsets requests hang while away
                     self._update_lag(consumer)
                     last_lag = now
                 if self._replay_finished(consumer):
@@ -377,6 +404,19 @@ class FusionService:
                 self.metrics.late_records.labels(camera, stream).inc(count - seen)
                 self.metrics.dropped_records.labels("late").inc(count - seen)
                 self._late_seen[(camera, stream)] = count
+
+    def _count_unscored(self) -> None:
+        for (camera, reason), count in self.assembler.unscored_windows.items():
+            seen = self._unscored_seen.get((camera, reason), 0)
+            if count > seen:
+                self.metrics.windows_unscored.labels(camera, reason).inc(count - seen)
+                log.warning(
+                    "fusion: camera %s: %d window(s) without any media (%s): not scored",
+                    camera,
+                    count - seen,
+                    reason,
+                )
+                self._unscored_seen[(camera, reason)] = count
 
     def _backpressure(self, consumer: Consumer) -> None:
         queued = self.tracker.inflight()

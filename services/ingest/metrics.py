@@ -2,7 +2,8 @@
 
 Telling a silent camera from a blocked downstream: a silent camera has a growing
 ``vigil_ingest_last_frame_age_seconds`` and ``vigil_camera_up`` 0; a blocked downstream has
-fresh frames but a full ``vigil_ingest_publish_inflight`` and rising drops.
+fresh frames but a full ``vigil_ingest_publish_inflight`` and a growing
+``vigil_ingest_backlog_records``, then drops (``reason="backlog_full"``) once the backlog is full.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ class IngestMetrics:
         )
         self.dropped = Counter(
             "vigil_ingest_dropped_total",
-            "Records dropped instead of blocking decode, by reason "
-            "(producer_full, inflight, bus_error, delivery_failed, too_large).",
+            "Records dropped instead of blocking decode, by reason (backlog_full: the oldest "
+            "record of a full backlog; bus_error, delivery_failed, too_large).",
             ["camera", "stream", "reason"],
             registry=registry,
         )
@@ -76,6 +77,12 @@ class IngestMetrics:
             ["camera"],
             registry=registry,
         )
+        self.backlog_records = Gauge(
+            "vigil_ingest_backlog_records",
+            "Records held for the bus (broker away or slow); bounded by ingest.backlog_s/backlog_bytes.",
+            ["camera"],
+            registry=registry,
+        )
         self.crash_looping = Gauge(
             "vigil_ingest_crash_looping",
             "1 while the camera fails so often that reconnects wait the maximum backoff.",
@@ -101,6 +108,7 @@ class IngestMetrics:
         self.camera_up.labels(camera).set(0)
         self.camera_has_audio.labels(camera).set(0)
         self.publish_inflight.labels(camera).set(0)
+        self.backlog_records.labels(camera).set(0)
         self.crash_looping.labels(camera).set(0)
         self.abandoned_sessions.labels(camera).set(0)
         self.decode_errors.labels(camera)

@@ -1,9 +1,13 @@
-"""Non-blocking, bounded publishing of ingest records.
+"""Non-blocking publishing of ingest records, with a bounded backlog per camera.
 
-Live media is dropped rather than queued: a send never blocks the decode loop. A record is
-dropped (and counted, by reason) when the camera already has ``max_inflight`` unacknowledged
-records, when the producer's buffer is full, or when the bus refuses it. Memory is bounded by
-``max_inflight`` per camera plus the producer's own buffer.
+A send never blocks the decode loop. Each camera hands at most ``max_inflight`` records to the
+producer at a time; records beyond that (a slow or absent broker, a full producer buffer) wait in
+the camera's backlog, in order, and go as soon as acknowledgements make room. The backlog is
+bounded by a span of capture time (``backlog_s``) and by bytes (``backlog_bytes``): only when it
+is full is its *oldest* record dropped, and counted (``reason="backlog_full"``). So a broker
+outage shorter than the backlog loses nothing, and the producer itself retries what it holds for
+``kafka.delivery_timeout_s``. Memory is bounded by the backlog plus ``max_inflight`` records per
+camera.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from services.ingest.metrics import IngestMetrics
 from streaming.bus import BusError, Delivered, Producer, ProducerFull
@@ -19,6 +25,25 @@ from streaming.config import TopicsConfig
 from streaming.contracts import AudioChunk, VideoFrame, encode
 
 log = logging.getLogger(__name__)
+
+PUMP_INTERVAL_S = 0.2  # the pump also wakes on every publish and acknowledgement
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """An encoded record waiting in a camera's backlog."""
+
+    stream: str
+    topic: str
+    value: bytes
+    capture_ns: int
+
+
+@dataclass(slots=True)
+class _Camera:
+    backlog: deque[_Pending] = field(default_factory=deque)
+    backlog_bytes: int = 0
+    inflight: int = 0
 
 
 class MediaPublisher:
@@ -32,6 +57,8 @@ class MediaPublisher:
         *,
         max_inflight_per_camera: int,
         max_record_bytes: int = 1_000_000,
+        backlog_s: float = 60.0,
+        backlog_bytes: int = 8 * 1024 * 1024,
         wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._producer = producer
@@ -39,20 +66,34 @@ class MediaPublisher:
         self._metrics = metrics
         self._max_inflight = max_inflight_per_camera
         self._max_bytes = max_record_bytes
+        self._backlog_ns = round(backlog_s * 1e9)
+        self._backlog_bytes = backlog_bytes
         self._wall_ns = wall_ns
-        self._lock = threading.Lock()
-        self._inflight: dict[str, int] = {}
+        self._lock = threading.Lock()  # camera state; never held while calling the producer
+        self._send_lock = threading.Lock()  # one drainer at a time keeps each camera's order
+        self._cameras: dict[str, _Camera] = {}
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._pump = threading.Thread(target=self._pump_loop, name="ingest-publisher", daemon=True)
+        self._pump.start()
         self.last_error: str | None = None  # last bus-level failure (readiness)
         self.last_error_mono: float = 0.0
         self.last_ack_mono: float = 0.0
 
     def inflight(self, camera_id: str) -> int:
-        """Unacknowledged records of ``camera_id``."""
+        """Records of ``camera_id`` handed to the producer and not yet acknowledged."""
         with self._lock:
-            return self._inflight.get(camera_id, 0)
+            state = self._cameras.get(camera_id)
+            return state.inflight if state else 0
+
+    def backlog(self, camera_id: str) -> int:
+        """Records of ``camera_id`` waiting for the bus to take them."""
+        with self._lock:
+            state = self._cameras.get(camera_id)
+            return len(state.backlog) if state else 0
 
     def publish(self, record: VideoFrame | AudioChunk) -> bool:
-        """Send ``record`` without blocking; False if it was dropped (and counted)."""
+        """Queue ``record`` for the pump thread, never blocking; False if it was dropped (and counted)."""
         stream = "video" if isinstance(record, VideoFrame) else "audio"
         topic = self._topics.video if stream == "video" else self._topics.audio
         camera = record.camera_id
@@ -60,29 +101,103 @@ class MediaPublisher:
         if len(value) > self._max_bytes:
             self._drop(camera, stream, "too_large")
             return False
+        dropped: list[_Pending] = []
         with self._lock:
-            n = self._inflight.get(camera, 0)
-            if n >= self._max_inflight:
-                full = True
-            else:
-                full = False
-                self._inflight[camera] = n + 1
-        if full:
-            self._drop(camera, stream, "inflight")
-            return False
+            state = self._cameras.setdefault(camera, _Camera())
+            state.backlog.append(_Pending(stream, topic, value, record.capture_ns))
+            state.backlog_bytes += len(value)
+            # full: the oldest go first (the newest record is what a live system needs most)
+            while len(state.backlog) > 1 and (
+                state.backlog_bytes > self._backlog_bytes
+                or state.backlog[-1].capture_ns - state.backlog[0].capture_ns > self._backlog_ns
+            ):
+                old = state.backlog.popleft()
+                state.backlog_bytes -= len(old.value)
+                dropped.append(old)
+            waiting = len(state.backlog)
+        self._metrics.backlog_records.labels(camera).set(waiting)
+        for old in dropped:
+            self._drop(camera, old.stream, "backlog_full")
+        # The pump thread sends: a producer may block on metadata while the broker is away, and
+        # a decode loop that blocks looks like a stalled camera.
+        self._wake.set()
+        return True
+
+    def flush(self, timeout_s: float) -> None:
+        """Send the backlogs and wait up to ``timeout_s`` for every record (at shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                waiting = sum(len(s.backlog) for s in self._cameras.values())
+            if not waiting:
+                break
+            self._wake.set()
+            time.sleep(0.05)
         try:
-            future = self._producer.send(topic, value, key=camera.encode(), block=False)
+            self._producer.flush(timeout=max(0.1, deadline - time.monotonic()))
+        except BusError as exc:
+            log.warning("flushing the producer: %s", exc)
+        with self._lock:
+            left = {c: len(s.backlog) for c, s in self._cameras.items() if s.backlog}
+        if left:
+            log.warning(
+                "ingest: %d record(s) never reached the bus at shutdown: %s", sum(left.values()), left
+            )
+
+    def close(self) -> None:
+        """Stop the pump thread (after :meth:`flush`)."""
+        self._closed.set()
+        self._wake.set()
+        self._pump.join(2.0)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _pump_loop(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(PUMP_INTERVAL_S)
+            self._wake.clear()
+            with self._lock:
+                cameras = [
+                    c for c, s in self._cameras.items() if s.backlog and s.inflight < self._max_inflight
+                ]
+            for camera in cameras:
+                self._drain(camera)
+
+    def _drain(self, camera: str) -> None:
+        """Hand the camera's backlog to the producer, oldest first, while it has room."""
+        with self._send_lock:
+            while True:
+                with self._lock:
+                    state = self._cameras[camera]
+                    if not state.backlog or state.inflight >= self._max_inflight:
+                        break
+                    item = state.backlog.popleft()
+                    state.backlog_bytes -= len(item.value)
+                    state.inflight += 1
+                if not self._send(camera, item):
+                    break
+            with self._lock:
+                state = self._cameras[camera]
+                inflight, waiting = state.inflight, len(state.backlog)
+        self._metrics.publish_inflight.labels(camera).set(inflight)
+        self._metrics.backlog_records.labels(camera).set(waiting)
+
+    def _send(self, camera: str, item: _Pending) -> bool:
+        """Send one record; False (record back at the backlog's head) when the producer is full."""
+        try:
+            future = self._producer.send(item.topic, item.value, key=camera.encode(), block=False)
         except ProducerFull:
-            self._release(camera)
-            self._drop(camera, stream, "producer_full")
+            with self._lock:
+                state = self._cameras[camera]
+                state.inflight -= 1
+                state.backlog.appendleft(item)
+                state.backlog_bytes += len(item.value)
             return False
         except BusError as exc:
             self._release(camera)
-            self._note_error(f"send to {topic} failed: {type(exc).__name__}: {exc}")
-            self._drop(camera, stream, "bus_error")
-            return False
-        self._metrics.publish_inflight.labels(camera).set(self.inflight(camera))
-        size, capture_ns = len(value), record.capture_ns
+            self._note_error(f"send to {item.topic} failed: {type(exc).__name__}: {exc}")
+            self._drop(camera, item.stream, "bus_error")
+            return True
+        size, capture_ns, stream, topic = len(item.value), item.capture_ns, item.stream, item.topic
 
         def acked(_: Delivered) -> None:
             self._release(camera)
@@ -102,18 +217,13 @@ class MediaPublisher:
         future.add_errback(failed)
         return True
 
-    def flush(self, timeout_s: float) -> None:
-        """Wait up to ``timeout_s`` for in-flight records (at shutdown)."""
-        try:
-            self._producer.flush(timeout=timeout_s)
-        except BusError as exc:
-            log.warning("flushing the producer: %s", exc)
-
     def _release(self, camera: str) -> None:
         with self._lock:
-            n = max(0, self._inflight.get(camera, 0) - 1)
-            self._inflight[camera] = n
+            state = self._cameras[camera]
+            state.inflight = max(0, state.inflight - 1)
+            n = state.inflight
         self._metrics.publish_inflight.labels(camera).set(n)
+        self._wake.set()
 
     def _drop(self, camera: str, stream: str, reason: str) -> None:
         self._metrics.dropped.labels(camera, stream, reason).inc()
@@ -121,5 +231,5 @@ class MediaPublisher:
     def _note_error(self, message: str) -> None:
         now = time.monotonic()
         if now - self.last_error_mono > 10.0:  # one line per 10 s, not one per frame
-            log.warning("bus: %s (dropping live records until it recovers)", message)
+            log.warning("bus: %s (holding live records in the backlog until it recovers)", message)
         self.last_error, self.last_error_mono = message, now

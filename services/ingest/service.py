@@ -70,6 +70,8 @@ class IngestService:
             self.metrics,
             max_inflight_per_camera=config.ingest.max_inflight_per_camera,
             max_record_bytes=config.kafka.max_request_size,
+            backlog_s=config.ingest.backlog_s,
+            backlog_bytes=config.ingest.backlog_bytes,
         )
         self.supervisors: dict[str, CameraSupervisor] = {}
         for camera_id in self.camera_ids:
@@ -113,6 +115,7 @@ class IngestService:
         for supervisor in self.supervisors.values():
             supervisor.join(max(0.0, deadline - time.monotonic()))
         self.publisher.flush(max(0.5, deadline - time.monotonic()))
+        self.publisher.close()
         self._producer.close(timeout=1.0)
 
     def wait(self, timeout_s: float | None = None) -> bool:

@@ -19,7 +19,7 @@ from services.ingest.service import IngestService
 from services.ingest.session import CameraSession, SessionOptions
 from streaming.bus import BusError, Delivered, ProducerFull
 from streaming.config import TopicsConfig, VigilConfig
-from streaming.contracts import AudioChunk, VideoFrame, decode
+from streaming.contracts import AudioChunk, VideoFrame, decode, encode
 from streaming.memory_bus import MemoryBus
 
 SPEC = AnalysisSpec(fps=4.0, width=64, height=48, sample_rate=16000)
@@ -169,26 +169,82 @@ class _StuckProducer:
         return None
 
 
-@pytest.mark.parametrize(("room", "cap", "reason"), [(1000, 5, "inflight"), (3, 50, "producer_full")])
-def test_blocked_bus_drops_and_counts_without_blocking_decode(
-    clips: dict[str, Path], room: int, cap: int, reason: str
+@pytest.mark.parametrize(("room", "cap"), [(1000, 5), (3, 50)])
+def test_blocked_bus_holds_a_bounded_backlog_and_drops_the_oldest_without_blocking_decode(
+    clips: dict[str, Path], room: int, cap: int
 ) -> None:
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     producer = _StuckProducer(room)
-    publisher = MediaPublisher(producer, TopicsConfig(), metrics, max_inflight_per_camera=cap)
-    session = CameraSession("cam", str(clips["incident"]), SPEC, SessionOptions(), publisher.publish, metrics)
+    publisher = MediaPublisher(
+        producer, TopicsConfig(), metrics, max_inflight_per_camera=cap, backlog_s=1.0, backlog_bytes=10**9
+    )
+    sent: list[VideoFrame | AudioChunk] = []
+
+    def publish(record: VideoFrame | AudioChunk) -> bool:
+        sent.append(record)
+        return publisher.publish(record)
+
+    session = CameraSession("cam", str(clips["incident"]), SPEC, SessionOptions(), publish, metrics)
     assert session.run().reason == "eof"  # decode ran to the end
+    publisher.close()
     dropped = sum(
         registry.get_sample_value(
-            "vigil_ingest_dropped_total", {"camera": "cam", "stream": s, "reason": reason}
+            "vigil_ingest_dropped_total", {"camera": "cam", "stream": s, "reason": "backlog_full"}
         )
         or 0
         for s in ("video", "audio")
     )
+    held = publisher.backlog("cam")
     assert producer.sent == min(room, cap)  # memory bounded: never more in flight than the cap
-    assert dropped == session.records - producer.sent > 0
+    assert dropped == session.records - producer.sent - held > 0
+    # the backlog keeps the newest second of capture time: the oldest records went first
+    newest = max(r.capture_ns for r in sent)
+    assert registry.get_sample_value("vigil_ingest_backlog_records", {"camera": "cam"}) == held
+    assert held <= sum(1 for r in sent if r.capture_ns >= newest - 1_000_000_000) + 1
+    assert held >= sum(1 for r in sent if r.capture_ns > newest - 900_000_000)
     assert registry.get_sample_value("vigil_ingest_publish_inflight", {"camera": "cam"}) == min(room, cap)
+
+
+def test_backlog_is_bounded_in_bytes_too() -> None:
+    registry = CollectorRegistry()
+    publisher = MediaPublisher(
+        _StuckProducer(0),
+        TopicsConfig(),
+        IngestMetrics(registry),
+        max_inflight_per_camera=4,
+        backlog_s=3600,
+        backlog_bytes=5_000,
+    )
+    for i in range(20):
+        publisher.publish(
+            AudioChunk.from_float32(
+                np.zeros(400, np.float32),
+                camera_id="c",
+                session_id="s",
+                seq=i,
+                capture_ns=i * 25_000_000,
+                sample_rate=16000,
+            )
+        )
+    publisher.close()
+    size = len(
+        encode(
+            AudioChunk.from_float32(
+                np.zeros(400, np.float32),
+                camera_id="c",
+                session_id="s",
+                seq=0,
+                capture_ns=0,
+                sample_rate=16000,
+            )
+        )
+    )
+    assert publisher.backlog("c") == 5_000 // size
+    dropped = registry.get_sample_value(
+        "vigil_ingest_dropped_total", {"camera": "c", "stream": "audio", "reason": "backlog_full"}
+    )
+    assert dropped == 20 - 5_000 // size
 
 
 def test_service_on_memory_bus_runs_cameras_to_the_end(clips: dict[str, Path]) -> None:

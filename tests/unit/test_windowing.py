@@ -338,3 +338,44 @@ def test_window_fill_writes_the_same_media_as_its_arrays() -> None:
         np.testing.assert_array_equal(frames, w.frames)
         np.testing.assert_array_equal(audio, w.audio)
         assert frames.shape == (w.frames_per_window, H, W, 3)
+
+
+def test_a_backlog_after_a_silence_of_every_modality_is_not_cut_into_single_modality_windows() -> None:
+    """A broker outage: nothing arrives for a while, then the backlog comes video-first."""
+    asm = WindowAssembler(params(lateness_s=1.0), (H, W))
+    t0 = 100 * NS
+    recs = generate(t0, 12.0)
+    before = [r for r in recs if r.t_ns < t0 + 4 * NS]
+    backlog = [r for r in recs if r.t_ns >= t0 + 4 * NS]
+    out = feed(asm, before, now=0.0)
+    # 20 s of silence, then the video of the backlog a little before its audio
+    out += feed(asm, [r for r in backlog if r.kind == "v"], now=20.0)
+    out += asm.tick(20.5)
+    out += feed(asm, [r for r in backlog if r.kind == "a"], now=20.6)
+    out += asm.tick(25.0)
+    assert out and all(w.missing == () for w in out[:-2])
+    assert [w.index for w in out] == list(range(out[0].index, out[-1].index + 1))
+
+
+def test_a_stopped_modality_still_closes_by_the_watermark_after_a_resumption() -> None:
+    asm = WindowAssembler(params(lateness_s=1.0), (H, W))
+    t0 = 100 * NS
+    recs = generate(t0, 8.0, audio_until_ns=t0 + 4 * NS)
+    feed(asm, [r for r in recs if r.t_ns < t0 + 4 * NS], now=0.0)
+    out = feed(asm, [r for r in recs if r.t_ns >= t0 + 4 * NS], now=20.0)
+    assert not [w for w in out if w.missing]  # audio gets `lateness` from the resumption
+    out = asm.tick(21.5)
+    assert out and all(w.missing == ("audio",) or "partial_audio" in w.flags for w in out)
+    assert [w.index for w in out if w.missing] == [104]
+
+
+def test_windows_without_any_media_are_counted_not_silent() -> None:
+    asm = WindowAssembler(params(lateness_s=1.0), (H, W))
+    t0 = 100 * NS
+    recs = generate(t0, 12.0)
+    kept = [r for r in recs if not (t0 + 4 * NS <= r.t_ns < t0 + 8 * NS)]  # 4 s lost upstream
+    out = feed(asm, kept, now=0.0) + asm.flush(1.0)
+    assert asm.unscored_windows == {("cam", "no_data"): 3}  # windows starting at 4, 5, 6 s
+    scored = {w.index for w in out}
+    first, last = min(scored), max(scored)
+    assert scored | {(t0 + k * NS) // NS for k in (4, 5, 6)} == set(range(first, last + 1))
