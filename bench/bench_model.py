@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from models.previous import previous_default
 from models.runtime import DEFAULT_MODEL_PATH, FusionModel
 
 
@@ -86,28 +85,6 @@ def onnx_flops(path: Path) -> int:
         elif node.op_type in ("MatMul", "Gemm"):
             total += 2 * int(np.prod(shapes[node.output[0]])) * int(shapes[node.input[0]][-1])
     return total
-
-
-def previous_default(path: Path) -> Path | None:
-    """The committed default model as it was before its last change (from git), in a temp file."""
-    try:
-        revs = subprocess.run(
-            ["git", "log", "-n", "2", "--format=%H", "--", str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        if len(revs) < 2:
-            return None
-        rel = subprocess.run(
-            ["git", "ls-files", "--full-name", str(path)], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        blob = subprocess.run(["git", "show", f"{revs[1]}:{rel}"], capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / f"previous-{revs[1][:10]}.onnx"
-    tmp.write_bytes(blob)
-    return tmp
 
 
 def throughput(model: FusionModel, batch: int, seconds: float) -> dict[str, float]:

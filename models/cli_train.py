@@ -50,6 +50,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real-val-windows", type=int, default=d["real_val_windows"])
     parser.add_argument("--real-test-windows", type=int, default=d["real_test_windows"])
     parser.add_argument("--real-seed", type=int, default=d["real_seed"])
+    parser.add_argument(
+        "--distill-weight",
+        type=float,
+        default=d["distill_weight"],
+        help="weight of the aiSFX teacher's cosine loss on the audio branch (0: no teacher)",
+    )
+    parser.add_argument(
+        "--teacher-cache",
+        default=d["teacher_cache"],
+        help="folder for the aisfx wheel (fetched from PyPI with pip download --no-deps)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 

@@ -200,12 +200,14 @@ def mix_window(
     incident: str | None = None,
     window_s: float = WINDOW_S,
     camera: bool = True,
+    negatives: Sequence[str] | None = None,
 ) -> MixedWindow:
     """Render one window of ``kind`` ``incident`` | ``negative`` | ``ambience``.
 
     An incident starts between 0.3 s before the window (its head cut off) and 0.25 s before its
     end, so the window always holds at least a quarter second of it, as `vigil train
-    --real-dir`'s labelling rule demands.
+    --real-dir`'s labelling rule demands. ``negatives`` limits the everyday events to those
+    classes (e.g. the bangs that sound like a gunshot).
     """
     n = round(window_s * SAMPLE_RATE)
     ctx = SAMPLE_RATE // 2  # events may start before the window: render with half a second of lead
@@ -220,8 +222,10 @@ def mix_window(
     elif kind != "ambience":
         raise ValueError(f"unknown window kind {kind!r}")
     neg_names = []
-    for _ in range(n_negatives if bank.classes("negative") else 0):
-        name, sound = _prepare_event(bank, rng, "negative", None)
+    allowed = [c for c in (negatives or bank.classes("negative")) if c in bank.classes("negative")]
+    for _ in range(n_negatives if allowed else 0):
+        pick = allowed[int(rng.integers(len(allowed)))] if negatives else None
+        name, sound = _prepare_event(bank, rng, "negative", pick)
         start = ctx + int(rng.uniform(-0.5, window_s - 0.2) * SAMPLE_RATE)
         _place(mix, sound, start, _snr_gain(sound, 1.0, float(rng.uniform(-6.0, 22.0))))
         neg_names.append(name)

@@ -49,6 +49,11 @@ def synthetic_frames(rng: np.random.Generator, incident: str | None) -> NDArray[
     )
 
 
+#: everyday sounds that a microphone alone confuses with incidents (bangs, crashes, thunder, cries
+#: of a crowd): the audio side of the ambiguous set
+SOUND_ALIKES: tuple[str, ...] = ("door", "impact", "thunder", "other", "vehicle", "applause", "footsteps")
+
+
 def make_real_dataset(
     bank: SoundBank,
     n: int,
@@ -58,9 +63,11 @@ def make_real_dataset(
     visible_probability: float = 0.3,
     progress: bool = False,
     describe: Callable[[str], None] | None = None,
+    negatives: tuple[str, ...] | None = None,
 ) -> WindowSet:
     """Render ``n`` labelled windows mixed from ``bank``; incident classes are drawn uniformly
-    among those the bank has, so scarce classes are not drowned out."""
+    among those the bank has, so scarce classes are not drowned out. ``negatives`` limits the
+    everyday events to those classes."""
     mix = mix or REAL_MIX
     kinds = list(mix)
     weights = np.asarray([mix[k] for k in kinds], np.float64)
@@ -80,7 +87,7 @@ def make_real_dataset(
         rng = np.random.default_rng([seed, i])
         kind = kinds[int(rng.choice(len(kinds), p=weights))]
         cls = incident_classes[int(rng.integers(len(incident_classes)))] if kind == "incident" else None
-        window = mix_window(bank, rng, kind, cls)
+        window = mix_window(bank, rng, kind, cls, negatives=negatives)
         shown = cls if (cls is not None and rng.random() < visible_probability) else None
         all_frames.append(frames(rng, shown))
         audio.append(window.audio)
@@ -128,3 +135,48 @@ def default_frame_source(corpus_dir: str) -> FrameSource:
         return out
 
     return frames
+
+
+def make_ambiguous_real_dataset(bank: SoundBank, n: int, seed: int, corpus_dir: str) -> WindowSet:
+    """Windows where neither modality alone settles every case (the real-sound counterpart of
+    :data:`models.synth.windows.AMBIGUOUS_MIX`), in two halves:
+
+    - the microphone is fooled: incidents shown and heard, against sound-alikes (doors, crashes,
+      thunder) with an ordinary picture — the picture tells them apart;
+    - the camera is fooled: incidents heard but not shown, against look-alike pictures (light
+      flashes, people running or dancing) with ordinary sound — the sound tells them apart.
+    """
+    source = default_frame_source(corpus_dir)
+    incident_classes = [c for c in INCIDENT_CLASSES if c in bank.classes("event")]
+    n_frames = round(WINDOW_S * FPS)
+
+    def look_alike(rng: np.random.Generator) -> NDArray[np.uint8]:
+        scenario = str(rng.choice(("exposure_flash", "jogger", "dance", "lights_change")))
+        pre = float(rng.uniform(0.0, 1.0))
+        scene = build_scene(rng, scenario, pre + WINDOW_S + 0.05, pre + float(rng.uniform(0.05, 1.3)))
+        return np.stack(
+            [
+                jpeg_roundtrip(scene.frame(pre + k / FPS, 112, 112), scene.jpeg_quality)
+                for k in range(n_frames)
+            ]
+        )
+
+    frames, audio, labels, names = [], [], [], []
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        mic_fooled, incident = bool(rng.random() < 0.5), bool(rng.random() < 0.5)
+        if incident:
+            cls = incident_classes[int(rng.integers(len(incident_classes)))]
+            window = mix_window(bank, rng, "incident", cls)
+            picture = source(rng, cls) if mic_fooled else source(rng, None)
+        elif mic_fooled:
+            window = mix_window(bank, rng, "negative", negatives=SOUND_ALIKES)
+            picture = source(rng, None)
+        else:
+            window = mix_window(bank, rng, "ambience" if rng.random() < 0.5 else "negative")
+            picture = look_alike(rng)
+        frames.append(picture)
+        audio.append(window.audio)
+        labels.append(window.labels)
+        names.append(("mic_fooled:" if mic_fooled else "camera_fooled:") + window.scenario)
+    return WindowSet(np.stack(frames), np.stack(audio), np.stack(labels), tuple(names))

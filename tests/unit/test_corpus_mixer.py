@@ -134,3 +134,17 @@ def test_written_clip_decodes_aligned(tmp_path: Path) -> None:
     assert len(decoded) == 24 and audio is not None
     peak = int(np.argmax(np.abs(audio[2 * SAMPLE_RATE : 4 * SAMPLE_RATE]))) + 2 * SAMPLE_RATE
     assert abs(peak - 3 * SAMPLE_RATE) < 100
+
+
+def test_ambiguous_set_fools_each_modality_in_turn(bank: SoundBank, tmp_path: Path) -> None:
+    from models.corpus.windows import make_ambiguous_real_dataset
+
+    ws = make_ambiguous_real_dataset(bank, 40, seed=2, corpus_dir=str(tmp_path))  # no footage: generator
+    assert ws.frames.shape == (40, 8, 112, 112, 3)
+    halves = {s.split(":")[0] for s in ws.scenarios}
+    assert halves == {"mic_fooled", "camera_fooled"}
+    mic_negatives = [
+        s for s, y in zip(ws.scenarios, ws.labels, strict=True) if s.startswith("mic_fooled:real_negative")
+    ]
+    assert mic_negatives and all("door" in s for s in mic_negatives)  # the bank's only sound-alike
+    assert 0 < ws.labels[:, 0].sum() < 40

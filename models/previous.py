@@ -1,0 +1,29 @@
+"""The committed default model as it was before its last change, read from git history."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def previous_default(path: Path) -> Path | None:
+    """The committed default model as it was before its last change (from git), in a temp file."""
+    try:
+        revs = subprocess.run(
+            ["git", "log", "-n", "2", "--format=%H", "--", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if len(revs) < 2:
+            return None
+        rel = subprocess.run(
+            ["git", "ls-files", "--full-name", str(path)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        blob = subprocess.run(["git", "show", f"{revs[1]}:{rel}"], capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / f"previous-{revs[1][:10]}.onnx"
+    tmp.write_bytes(blob)
+    return tmp
