@@ -16,7 +16,7 @@ DEPS_ID := $(shell (pwd; cat pyproject.toml) | md5sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(DEPS_ID)
 STAMP_ALL := $(VENV)/.installed-all-$(DEPS_ID)
 
-.PHONY: data demo test test-unit lint stack-up stack-down install install-run install-system bench docs clean
+.PHONY: data demo test test-unit lint stack-up stack-down install install-run install-system bench docs clean fuzz
 
 $(PY):
 	$(PY_BOOT) -m venv $(VENV)
@@ -61,6 +61,18 @@ test: install-system install
 
 test-unit: install
 	$(VENV)/bin/pytest -q tests/unit
+
+# Longer coverage-guided fuzzing than CI's few seconds: make fuzz FUZZ_SECONDS=3600. The working
+# corpus grows under $(FUZZ_DIR) (seeded from tests/fuzz/corpus/); crashes land there as crash-*.
+FUZZ_SECONDS ?= 300
+FUZZ_DIR ?= .stack/fuzz
+fuzz: install
+	@for h in contracts alerts config; do \
+		mkdir -p $(FUZZ_DIR)/$$h && \
+		echo "fuzz_$$h: $(FUZZ_SECONDS) s" && \
+		$(PY) tests/fuzz/fuzz_$$h.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+			-artifact_prefix=$(FUZZ_DIR)/$$h- $(FUZZ_DIR)/$$h tests/fuzz/corpus/$$h || exit 1; \
+	done
 
 lint: install
 	$(VENV)/bin/ruff check .

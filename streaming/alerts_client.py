@@ -91,12 +91,46 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _parse(entry_id: Any, fields: dict[Any, Any]) -> ReceivedAlert:
-    f = {_text(k): v for k, v in fields.items()}
-    event = json.loads(_text(f.get("event", "{}")))
-    return ReceivedAlert(
-        _text(entry_id), _text(f.get("id", "")), _text(f.get("type", "")), _text(f.get("camera", "")), event
-    )
+def _text_or_repr(value: Any) -> str:
+    try:
+        return _text(value)
+    except UnicodeDecodeError:
+        return repr(value)
+
+
+class AlertFormatError(ValueError):
+    """A stream entry or Pub/Sub message that is not a Vigil alert.
+
+    Any Redis client may write to the stream or the channel: subscribers log such entries and
+    skip them (a group acknowledges them), they never stop on one.
+    """
+
+
+def parse_event(data: Any) -> dict[str, Any]:
+    """The CloudEvent in ``data`` (JSON bytes or text); :class:`AlertFormatError` if it is not one."""
+    try:
+        event = json.loads(_text(data))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise AlertFormatError(f"alert event is not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+    if not isinstance(event, dict):
+        raise AlertFormatError(f"alert event is a JSON {type(event).__name__}, expected an object")
+    return event
+
+
+def parse_alert(entry_id: Any, fields: dict[Any, Any]) -> ReceivedAlert:
+    """An alert stream entry (fields ``id``, ``type``, ``camera``, ``event``); :class:`AlertFormatError` if malformed."""
+    try:
+        f = {_text(k): v for k, v in fields.items()}
+        ids = (_text(entry_id), _text(f.get("id", "")), _text(f.get("type", "")), _text(f.get("camera", "")))
+    except UnicodeDecodeError as exc:
+        raise AlertFormatError(f"alert entry {entry_id!r}: a field is not UTF-8: {exc}") from None
+    return ReceivedAlert(*ids, parse_event(f.get("event", "{}")))
+
+
+def event_camera(event: dict[str, Any]) -> Any:
+    """The camera id of a CloudEvent's data (None when absent or malformed)."""
+    data = event.get("data")
+    return data.get("camera") if isinstance(data, dict) else None
 
 
 class AlertsClient:
@@ -180,8 +214,8 @@ class AlertsClient:
             newest = cast(list[Any], self.redis.xrevrange(self.stream, count=last))
             for entry_id, fields in reversed(newest):
                 cursor = _text(entry_id)
-                alert = _parse(entry_id, fields)
-                if camera is None or alert.camera == camera:
+                alert = self._parse_or_skip(entry_id, fields)
+                if alert is not None and (camera is None or alert.camera == camera):
                     yield alert
             if not newest:
                 cursor = self._last_id() if follow else "0"
@@ -199,8 +233,8 @@ class AlertsClient:
             entries = resp[0][1] if resp else []
             for entry_id, fields in entries:
                 cursor = _text(entry_id)
-                alert = _parse(entry_id, fields)
-                if camera is None or alert.camera == camera:
+                alert = self._parse_or_skip(entry_id, fields)
+                if alert is not None and (camera is None or alert.camera == camera):
                     yield alert
             if not entries and not follow:
                 return
@@ -228,7 +262,9 @@ class AlertsClient:
                 self.stream, group, consumer, min_idle_ms, cursor, count=100
             )
             cursor = _text(resp[0])
-            claimed.extend(_parse(eid, fields) for eid, fields in resp[1] if fields is not None)
+            for eid, fields in resp[1]:
+                if fields is not None and (alert := self._parse_or_skip(eid, fields, group)) is not None:
+                    claimed.append(alert)
             if cursor == "0-0":
                 return claimed
 
@@ -269,7 +305,8 @@ class AlertsClient:
                     )
                     entries = resp[0][1] if resp else []
                     for entry_id, fields in entries:
-                        yield from self._filter(group, _parse(entry_id, fields), camera)
+                        if (received := self._parse_or_skip(entry_id, fields, group)) is not None:
+                            yield from self._filter(group, received, camera)
                     if not entries and not follow:
                         return
             except CONNECTION_ERRORS as exc:
@@ -286,10 +323,26 @@ class AlertsClient:
                 return
             for entry_id, fields in entries:
                 if fields:
-                    yield _parse(entry_id, fields)
+                    if (alert := self._parse_or_skip(entry_id, fields, group)) is not None:
+                        yield alert
                 else:  # trimmed away by MAXLEN while pending: nothing left to handle
                     self.redis.xack(self.stream, group, entry_id)
             cursor = _text(entries[-1][0])
+
+    def _parse_or_skip(
+        self, entry_id: Any, fields: dict[Any, Any], group: str | None = None
+    ) -> ReceivedAlert | None:
+        """The entry as an alert, or None after a warning (and, in a group, an ack) if malformed."""
+        try:
+            return parse_alert(entry_id, fields)
+        except AlertFormatError as exc:
+            log.warning("alert stream %s: entry %s skipped: %s", self.stream, _text_or_repr(entry_id), exc)
+            if group is not None:
+                eid = entry_id
+                self._retrying(
+                    lambda: self.redis.xack(self.stream, group, eid), f'group "{group}" (acknowledging)'
+                )
+            return None
 
     def _filter(self, group: str, alert: ReceivedAlert, camera: str | None) -> Iterator[ReceivedAlert]:
         if camera is None or alert.camera == camera:
@@ -337,8 +390,12 @@ class AlertsClient:
                         return
                     continue
                 idle_since = time.monotonic()
-                event = json.loads(_text(message["data"]))
-                if camera is None or event.get("data", {}).get("camera") == camera:
+                try:
+                    event = parse_event(message["data"])
+                except AlertFormatError as exc:
+                    log.warning("Pub/Sub channel %s: message skipped: %s", self.channel, exc)
+                    continue
+                if camera is None or event_camera(event) == camera:
                     yield event
         finally:
             pubsub.close()

@@ -388,9 +388,14 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 raise ConfigError(f"environment variable {name}: conflicts with another VIGIL_ variable")
             node = child
         if isinstance(value, str) and value.startswith(("[", "{")):
-            value = yaml.safe_load(
-                value
-            )  # lists/maps in env, e.g. VIGIL_FUSION__PROVIDERS='["CPUExecutionProvider"]'
+            # lists/maps in env, e.g. VIGIL_FUSION__PROVIDERS='["CPUExecutionProvider"]'
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError as exc:  # never echo the value: it may be a secret
+                where = getattr(exc, "problem", None) or type(exc).__name__
+                raise ConfigError(
+                    f"environment variable {name}: not a valid YAML/JSON list or map ({where})"
+                ) from None
         node[keys[-1]] = value
     return tree
 
@@ -418,6 +423,8 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
             loaded = yaml.safe_load(Path(path).read_text())
         except OSError as exc:
             raise ConfigError(f"config file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start})") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path}: not valid YAML: {exc}") from None
         if loaded is not None and not isinstance(loaded, dict):

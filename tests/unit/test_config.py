@@ -124,3 +124,17 @@ def test_tooling_uses_no_vigil_variables_that_are_not_config_keys() -> None:
             assert key in top_level or name.startswith("_"), (
                 f"{path.relative_to(root)}: VIGIL_{name} is no config key"
             )
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "vigil.yaml"
+    path.write_bytes(b"bus: memory\n\xd6")  # found by tests/fuzz/fuzz_config.py
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path, environ={})
+
+
+def test_a_malformed_list_in_an_environment_variable_names_the_variable_not_the_value() -> None:
+    environ = {"VIGIL_KAFKA__SASL_PASSWORD": "[s3cret\x00"}  # found by tests/fuzz/fuzz_config.py
+    with pytest.raises(ConfigError, match="VIGIL_KAFKA__SASL_PASSWORD") as caught:
+        load_config(None, environ=environ)
+    assert "s3cret" not in str(caught.value)
