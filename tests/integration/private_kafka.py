@@ -26,6 +26,7 @@ class PrivateKafka:
         self.port = free_port()
         self.controller_port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self._started = False
 
     def _env(self) -> dict[str, str]:
         return {
@@ -37,7 +38,8 @@ class PrivateKafka:
             "STACK_KAFKA_HEAP": "-Xmx384m -Xms128m",
         }
 
-    def _run(self, command: str) -> None:
+    def _run(self, command: str) -> str | None:
+        """Run ``scripts/stack.sh command``; the error report if it failed, else None."""
         proc = subprocess.run(
             ["bash", str(STACK_SH), command],
             env=self._env(),
@@ -46,13 +48,31 @@ class PrivateKafka:
             timeout=180,
             check=False,
         )
-        if proc.returncode != 0:
-            pytest.fail(f"private Kafka: scripts/stack.sh {command} failed:\n{proc.stderr[-3000:]}")
+        if proc.returncode == 0:
+            return None
+        ours = "\n".join(line for line in proc.stderr.splitlines() if line.startswith("[stack]"))
+        return f"scripts/stack.sh {command} failed:\n{ours}\n...\n{proc.stderr[-2000:]}"
 
     def start(self) -> None:
-        """Start the broker (formatting its log dir the first time); returns once it answers."""
-        self._run("kafka-up")
+        """Start the broker (formatting its log dir the first time); returns once it answers.
+
+        The first start takes other free ports if the chosen ones were taken meanwhile (another
+        suite's process); a restart keeps its ports (clients know them), trying once more.
+        """
+        error = None
+        for _ in range(3):
+            error = self._run("kafka-up")
+            if error is None:
+                self._started = True
+                return
+            self._run("kafka-down")
+            if not self._started:
+                self.port, self.controller_port = free_port(), free_port()
+                self.bootstrap = f"127.0.0.1:{self.port}"
+        pytest.fail(f"private Kafka: {error}")
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM: a clean shutdown), returning once the process has exited."""
-        self._run("kafka-down")
+        error = self._run("kafka-down")
+        if error is not None:
+            pytest.fail(f"private Kafka: {error}")
