@@ -28,9 +28,9 @@ class TrainConfig:
     # the training set; val-split windows are watched per epoch; test-split (leave-package-out)
     # windows are reported once, at the end
     corpus_dir: str | None = None
-    real_train_windows: int = 6000
+    real_train_windows: int = 8000
     real_val_windows: int = 600
-    real_test_windows: int = 1000
+    real_test_windows: int = 1200
     real_seed: int = 11
     real_val_seed: int = 1_100_003
     real_test_seed: int = 2_100_003

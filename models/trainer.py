@@ -75,6 +75,12 @@ def _cached(path: Path, build: Any) -> Features:
     return feats
 
 
+def _cache_path(out: Path, stem: str, need_teacher: bool) -> Path:
+    """Cached features; the copy with teacher embeddings serves runs without distillation too."""
+    with_teacher = out / f"{stem}-t.npz"
+    return with_teacher if need_teacher or with_teacher.exists() else out / f"{stem}.npz"
+
+
 def _teacher_rows(f: Features) -> np.ndarray:
     return (
         f.teacher if f.teacher is not None else np.full((len(f.scenarios), DISTILL_DIM), np.nan, np.float32)
@@ -97,7 +103,7 @@ def load_features(cfg: TrainConfig, model: FusionNet, log: Any = print) -> dict[
     sets: dict[str, Features] = {}
     for name, (n, seed, mix) in specs.items():
         tch = teacher if name == "train" else None
-        path = out / f"data-{name}-seed{seed}-n{n}{'-t' if tch else ''}.npz"
+        path = _cache_path(out, f"data-{name}-seed{seed}-n{n}", tch is not None)
         log(f"data {name}: {n} windows, seed {seed} ({'cached' if path.exists() else 'generating'})")
         sets[name] = _cached(
             path,
@@ -155,7 +161,7 @@ def load_corpus_features(
         if n <= 0:
             continue
         tch = teacher if split == "train" else None
-        path = out / f"data-{name}-seed{seed}-n{n}{'-t' if tch else ''}.npz"
+        path = _cache_path(out, f"data-{name}-seed{seed}-n{n}", tch is not None)
         cached = path.exists()
 
         def build(split: str = split, n: int = n, seed: int = seed, tch: Teacher | None = tch) -> Features:
