@@ -1,7 +1,9 @@
 """``vigil data``: build the real-sound training corpus from Debian packages.
 
 ``vigil data fetch [--out data/corpus] [--packages P ...] [--jobs 1]`` downloads, labels and
-converts; ``vigil data stats`` prints counts per class, role and split.
+converts the sounds, then (unless ``--no-footage`` or ``--packages``) the real footage and
+photographs, checked against ``footage.tsv``; ``vigil data stats`` prints counts per class, role
+and split.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument(
         "--jobs", type=int, default=1, help="accepted for compatibility; packages run one at a time"
     )
+    f.add_argument(
+        "--no-footage",
+        action="store_true",
+        help="skip the real footage and photographs (models/corpus/footage.py, checked against footage.tsv)",
+    )
     s = sub.add_parser("stats", help="print clip counts per class, role and split")
     s.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
 
@@ -32,7 +39,12 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         from models.corpus.fetch import fetch
 
-        return fetch(args.out, args.packages, args.manifest)
+        rc = fetch(args.out, args.packages, args.manifest)
+        if args.no_footage or args.packages:
+            return rc
+        from models.corpus.footage import main as footage_main
+
+        return rc or footage_main(["--out", str(args.out), "--check"])
     from models.corpus.stats import main as stats_main
 
     return stats_main(["--manifest", str(args.manifest)])

@@ -1,0 +1,74 @@
+"""The committed model on real recordings from source packages it never trained on.
+
+``models/heldout/real-test`` holds camera-like clips (H.264 + AAC) mixed by
+``python -m models.corpus.heldout`` from the corpus's *test*-split packages only (see its
+``SOURCES.tsv``): real incident recordings over real ambience, with real everyday events between
+them; half the clips show the incidents, half only let the camera hear them. The clips are read
+through the `vigil train --real-dir` path (PyAV decode, 4 fps frames, 16 kHz audio, 2 s windows
+every 1 s, a window labelled when an incident overlaps it by 0.25 s).
+
+The bounds are a ratchet, not the goal: model 2.0.0 scores window AP 0.61 here (model 1.0.0,
+trained on the generator only: 0.27, chance being 0.25), and each bound sits between the two, so
+a regression towards the generator-only model fails. Issue 11's goal (AP 0.90, every class
+0.75) is not reached yet; MODEL_CARD.md says so. Raise the bounds when a better model lands.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models.corpus.sources import RESERVED_PACKAGES
+from models.corpus.split import split_of
+from models.evaluate import MODES, real_report
+from models.realclips import load_real_windows
+from models.runtime import DEFAULT_MODEL_PATH, FusionModel
+
+HELDOUT = Path(__file__).resolve().parents[2] / "models" / "heldout" / "real-test"
+
+
+@pytest.fixture(scope="module")
+def rep() -> dict[str, Any]:
+    data = load_real_windows(HELDOUT)
+    model = FusionModel(DEFAULT_MODEL_PATH, providers=["CPUExecutionProvider"])
+    preds = {}
+    for mode, (ma, mv) in MODES.items():
+        mask = np.tile(np.asarray([[ma, mv]], np.float32), (len(data), 1))
+        out = model.predict(data.frames, data.audio, mask)
+        preds[mode] = (out.anomaly, out.class_probs)
+    r = real_report(data.labels, data.scenarios, preds)
+    print(r)
+    return r
+
+
+def test_heldout_clips_come_only_from_test_packages() -> None:
+    with (HELDOUT / "SOURCES.tsv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert rows
+    packages = {r["package"] for r in rows} - {"models.synth"}
+    assert packages and all(split_of(p) == "test" for p in packages), packages
+    assert not packages & set(RESERVED_PACKAGES)
+    assert all(r["licence"] for r in rows)
+
+
+def test_window_anomaly_ap_on_unheard_packages(rep: dict[str, Any]) -> None:
+    assert rep["n_incident"] >= 60, rep["n_incident"]
+    assert rep["both"]["anomaly_ap"] >= 0.55, rep["both"]
+
+
+def test_per_class_ap_on_unheard_packages(rep: dict[str, Any]) -> None:
+    assert rep["both"]["mean_class_ap"] >= 0.30, rep["both"]["per_class_ap"]
+    assert rep["both"]["min_class_ap"] >= 0.10, rep["both"]["per_class_ap"]
+
+
+def test_sound_alone_still_detects(rep: dict[str, Any]) -> None:
+    # half the clips never show their incidents: with video masked the model must still hear them
+    assert rep["audio_only"]["anomaly_ap"] >= 0.45, rep["audio_only"]
+
+
+def test_ordinary_windows_rarely_score_high(rep: dict[str, Any]) -> None:
+    assert rep["ordinary_above_threshold"] <= 0.15, rep["ordinary_above_threshold"]
