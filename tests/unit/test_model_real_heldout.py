@@ -72,3 +72,22 @@ def test_sound_alone_still_detects(rep: dict[str, Any]) -> None:
 
 def test_ordinary_windows_rarely_score_high(rep: dict[str, Any]) -> None:
     assert rep["ordinary_above_threshold"] <= 0.15, rep["ordinary_above_threshold"]
+
+
+def test_service_path_on_unheard_packages(tmp_path: Path) -> None:
+    """`vigil evaluate` (ingest decode, fusion windows, the default alert policy) on the same clips.
+
+    Ratchet bounds again (2.0.0: 15 of 32 incidents alerted, 11 with the right class, no false
+    alarm in 8 minutes; 1.0.0: 6 with the right class and 15 false alarms per hour).
+    """
+    import json
+
+    from services.cli import main
+
+    assert main(["evaluate", str(HELDOUT), "--report", str(tmp_path), "--jobs", "1"]) == 0
+    result = json.loads((tmp_path / "evaluation.json").read_text())
+    overall = result["overall"]
+    assert not result["problems"]
+    assert overall["incidents"] == 32 and result["footage_s"] == pytest.approx(480.0, abs=2.0)
+    assert overall["recall_right_class"] >= 0.25, overall
+    assert overall["false_alarms_per_hour"] <= 8.0, overall
