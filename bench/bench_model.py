@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.previous import previous_default
+from models.previous import add_baseline_argument, resolve_baseline
 from models.runtime import DEFAULT_MODEL_PATH, FusionModel
 
 
@@ -133,11 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table (and JSON with --json)."""
     ap = argparse.ArgumentParser(prog="bench_model", description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
-    ap.add_argument(
-        "--baseline",
-        default="previous",
-        help="model to compare with: 'previous' (the default model before its last commit), a path, or 'none'",
-    )
+    add_baseline_argument(ap)
     ap.add_argument(
         "--providers", default="CPUExecutionProvider", help="comma-separated ONNX Runtime providers"
     )
@@ -149,18 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.model)
     providers = args.providers.split(",")
     batches = [int(b) for b in args.batches.split(",")]
-    baseline: Path | None = None
-    if args.baseline == "previous":
-        baseline = previous_default(path)
-        if baseline is None:
-            print("no previous default model in git history: measuring this model only")
-    elif args.baseline != "none":
-        baseline = Path(args.baseline)
+    baseline = resolve_baseline(args.baseline, path)
+    if baseline is None and args.baseline == "previous":
+        print("no previous default model in git history: measuring this model only")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"providers {providers}, threads {args.threads}, 1-min load average {load:.2f} on {os.cpu_count()} CPUs"
     )
-    # interleaved: this model, the baseline, this model again (a drifting load hits both)
     results = {"model": measure(path, providers, args.threads, batches, args.seconds)}
     if baseline is not None:
         results["baseline"] = measure(baseline, providers, args.threads, batches, args.seconds)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from models.evaluate import MODES, real_report
+from models.previous import add_baseline_argument, resolve_baseline
 from models.runtime import DEFAULT_MODEL_PATH, FusionModel
 from models.synth.windows import WindowSet
 
@@ -78,11 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m models.evaluate_real", description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
-    ap.add_argument(
-        "--baseline",
-        default="previous",
-        help="'previous' (default model before its last commit), a path, or 'none'",
-    )
+    add_baseline_argument(ap)
     ap.add_argument("--corpus", default="data/corpus")
     ap.add_argument("--split", default="test", choices=["train", "val", "test"])
     ap.add_argument("--windows", type=int, default=1200)
@@ -103,14 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         "ambiguous": make_ambiguous_real_dataset(bank, args.ambiguous, args.seed + 1, args.corpus),
     }
     models = {"model": Path(args.model)}
-    if args.baseline == "previous":
-        from models.previous import previous_default
-
-        prev = previous_default(Path(args.model))
-        if prev is not None:
-            models["baseline"] = prev
-    elif args.baseline != "none":
-        models["baseline"] = Path(args.baseline)
+    baseline = resolve_baseline(args.baseline, Path(args.model))
+    if baseline is not None:
+        models["baseline"] = baseline
     reports = {name: evaluate_model(path, sets) for name, path in models.items()}
     for name, rep in reports.items():
         print(_line(name, rep))

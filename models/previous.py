@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import tempfile
 from pathlib import Path
@@ -27,3 +28,21 @@ def previous_default(path: Path) -> Path | None:
     tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / f"previous-{revs[1][:10]}.onnx"
     tmp.write_bytes(blob)
     return tmp
+
+
+def add_baseline_argument(parser: argparse.ArgumentParser) -> None:
+    """``--baseline``: the model a command compares with."""
+    parser.add_argument(
+        "--baseline",
+        default="previous",
+        help="model to compare with: 'previous' (the default model before its last commit), a path, or 'none'",
+    )
+
+
+def resolve_baseline(choice: str, model: Path) -> Path | None:
+    """The baseline file for ``--baseline choice`` (None: none, or no earlier version in git)."""
+    if choice == "none":
+        return None
+    if choice == "previous":
+        return previous_default(model)
+    return Path(choice)
