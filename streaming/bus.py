@@ -68,6 +68,10 @@ class BusError(RuntimeError):
     """The bus failed in a way the caller should know about (unreachable, refused, timed out)."""
 
 
+class BusStopped(BusError):
+    """A stop was requested (SIGTERM) while the bus was still waiting for the cluster."""
+
+
 class ProducerFull(BusError):
     """The producer's buffer is full: a non-blocking send refused the record (caller drops and counts)."""
 

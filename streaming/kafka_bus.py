@@ -36,6 +36,7 @@ from kafka.structs import OffsetAndMetadata
 
 from streaming.bus import (
     BusError,
+    BusStopped,
     Delivered,
     ProducerFull,
     RebalanceListener,
@@ -145,17 +146,22 @@ def connect_with_retry(
     backoff_max_s: float = 30.0,
     attempt_timeout_s: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
+    stop: threading.Event | None = None,
 ) -> Any:
     """Call ``factory(attempt_timeout_s)`` until it returns, retrying connection failures.
 
     Each failure is logged with the bootstrap address and the next delay. ``timeout_s=None``
     retries forever; otherwise a :class:`BusError` naming the address is raised once the time is
     spent. Authentication failures are not retried: waiting does not fix a wrong password.
+    When ``stop`` is set (a service's SIGTERM), the wait ends at once with :class:`BusStopped`,
+    so a service shuts down within one attempt even while the cluster is away.
     """
     start = time.monotonic()
     delays = backoff_delays(backoff_initial_s, backoff_max_s)
     attempt = 0
     while True:
+        if stop is not None and stop.is_set():
+            raise BusStopped(f"stopped while waiting for Kafka at {bootstrap} ({what})")
         attempt += 1
         per_try = attempt_timeout_s
         if timeout_s is not None:
@@ -189,7 +195,10 @@ def connect_with_retry(
             reason,
             delay,
         )
-        sleep(delay)
+        if stop is not None:
+            stop.wait(delay)
+        else:
+            sleep(delay)
 
 
 def _wrap(exc: BaseException, context: str) -> BusError:
@@ -226,8 +235,10 @@ class KafkaBus:
         max_block_s: float = 10.0,
         producer_overrides: Mapping[str, Any] | None = None,
         consumer_overrides: Mapping[str, Any] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
+        self.stop = stop  # set by a service's signal handler: connection waits end at once
         self.client_id = client_id
         self.bootstrap = config.bootstrap_servers
         self._connect_timeout_s = connect_timeout_s
@@ -252,6 +263,7 @@ class KafkaBus:
             timeout_s=timeout_s,
             backoff_max_s=self.config.connect_retry_max_s,
             attempt_timeout_s=self._attempt_timeout_s,
+            stop=self.stop,
         )
 
     def _admin_client(self, timeout_s: float | None = None) -> Any:

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
-from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
 from services.alert.service import AlertService
 from streaming.alert_store import RedisAlertStore
+from streaming.bus import BusStopped
 from streaming.config import ConfigError, load_config
 from streaming.observability import HealthServer, setup_logging
-from streaming.runtime import make_bus, topic_specs
+from streaming.runtime import ServiceShutdown, make_bus, topic_specs
 
 DEFAULT_PORT = 9103
 log = logging.getLogger("vigil.alert")
@@ -43,30 +41,27 @@ def run(args: argparse.Namespace) -> int:
         return 2
     registry = CollectorRegistry()
     port = config.http.port if config.http.port is not None else DEFAULT_PORT
+    # signals first: a SIGTERM while Kafka is still unreachable must stop the start-up wait
+    shutdown = ServiceShutdown()
     health = HealthServer(registry, config.http.host, port).start()
-    stop = threading.Event()
-    bus = make_bus(config, client_id="vigil-alert")
-    bus.ensure_topics(topic_specs(config))
-    service: AlertService | None = None
-    store = RedisAlertStore(config.redis, stop=stop)
+    health.add_readiness(shutdown.started_check)
+    bus = make_bus(config, client_id="vigil-alert", stop=shutdown.event)
+    store = RedisAlertStore(config.redis, stop=shutdown.event)
     try:
+        bus.ensure_topics(topic_specs(config))
         service = AlertService(config, bus, registry, store)
         store_errors = service.metrics.redis_errors
         store.set_error_hook(lambda _exc: store_errors.inc())
         health.add_liveness(service.heartbeat.check)
         health.add_readiness(service.ready)
-        running = service
-
-        def _stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %d: stopping", signum)
-            stop.set()
-            running.stop()
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+        if not shutdown.started(service.stop):
+            return 0
         log.info("alert service up: metrics on :%d/metrics", health.port)
         service.run()
+    except BusStopped:
+        log.info("alert service: stopped before Kafka was reachable")
     finally:
+        shutdown.restore()
         store.close()
         bus.close()
         health.stop()

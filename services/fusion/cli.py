@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
 from models.contract import ModelContractError
+from streaming.bus import BusStopped
 from streaming.config import ConfigError, load_config
 from streaming.observability import HealthServer, setup_logging
-from streaming.runtime import make_bus
+from streaming.runtime import ServiceShutdown, make_bus
 
 DEFAULT_PORT = 9102
 log = logging.getLogger("vigil.fusion")
@@ -98,19 +97,17 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"model refused: {exc}")
     registry = CollectorRegistry()
     port = config.http.port if config.http.port is not None else DEFAULT_PORT
+    # signals first: a SIGTERM while Kafka is still unreachable must stop the start-up wait
+    shutdown = ServiceShutdown()
     health = HealthServer(registry, config.http.host, port).start()
-    bus = make_bus(config, client_id="vigil-fusion")
+    health.add_readiness(shutdown.started_check)
+    bus = make_bus(config, client_id="vigil-fusion", stop=shutdown.event)
     try:
         service = FusionService(config, bus, registry, model=model, replay=replay)
         health.add_liveness(service.heartbeat.check)
         health.add_readiness(service.ready)
-
-        def _stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %d: stopping", signum)
-            service.request_stop()
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+        if not shutdown.started(service.request_stop):
+            return 0
         log.info(
             "fusion up: model %s (%s) on %s, metrics on :%d/metrics",
             model.contract.model_version,
@@ -119,10 +116,14 @@ def run(args: argparse.Namespace) -> int:
             health.port,
         )
         service.run()
+    except BusStopped:
+        log.info("fusion: stopped before Kafka was reachable")
+        return 0
     except Exception as exc:
         log.error("fusion failed: %s: %s", type(exc).__name__, exc)
         return 1
     finally:
+        shutdown.restore()
         bus.close()
         health.stop()
     return 0

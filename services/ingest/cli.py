@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
-from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
 from services.ingest.service import IngestService
-from streaming.bus import BusError
+from streaming.bus import BusError, BusStopped
 from streaming.config import ConfigError, load_config
 from streaming.observability import HealthServer, setup_logging
-from streaming.runtime import make_bus
+from streaming.runtime import ServiceShutdown, make_bus
 
 DEFAULT_HTTP_PORT = 9101
 log = logging.getLogger("services.ingest")
@@ -43,6 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ingest until a signal (or until all file inputs ended)."""
+    # signals first: a SIGTERM while Kafka is still unreachable must stop the start-up wait
+    shutdown = ServiceShutdown()
+    try:
+        return _run(args, shutdown)
+    finally:
+        shutdown.restore()
+
+
+def _run(args: argparse.Namespace, shutdown: ServiceShutdown) -> int:
     try:
         config = load_config(args.config)
         updates = {
@@ -53,13 +59,16 @@ def run(args: argparse.Namespace) -> int:
         if updates:
             config = config.model_copy(update={"ingest": config.ingest.model_copy(update=updates)})
         setup_logging(config.log_level)
-        bus = make_bus(config, client_id="vigil-ingest")
+        bus = make_bus(config, client_id="vigil-ingest", stop=shutdown.event)
         registry = CollectorRegistry()
         service = IngestService(config, bus, registry, cameras=args.camera)
     except ConfigError as exc:
         logging.basicConfig()
         log.error("%s", exc)
         return 2
+    except BusStopped:
+        log.info("ingest: stopped before Kafka was reachable")
+        return 0
     except BusError as exc:  # Kafka unreachable for the whole connect timeout
         log.error("ingest: cannot reach the bus: %s", exc)
         return 1
@@ -75,16 +84,12 @@ def run(args: argparse.Namespace) -> int:
     health.start()
     log.info("ingest: http on %s:%d (/metrics /healthz /readyz)", config.http.host, health.port)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("ingest: signal %d, stopping", signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    if not shutdown.started(lambda: None):  # the loop below watches shutdown.event
+        bus.close()
+        return 0
     service.start()
     try:
-        while not stop.wait(0.5):
+        while not shutdown.event.wait(0.5):
             if service.wait(0):
                 log.info("ingest: every input ended")
                 break
@@ -92,6 +97,4 @@ def run(args: argparse.Namespace) -> int:
         service.stop()
         health.stop()
         bus.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return 0
