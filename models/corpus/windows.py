@@ -9,7 +9,7 @@ on sound. Item ``i`` of a set is rendered from the seed sequence ``[seed, i]``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol
 
 import numpy as np
@@ -62,7 +62,6 @@ def make_real_dataset(
     mix: dict[str, float] | None = None,
     visible_probability: float = 0.3,
     progress: bool = False,
-    describe: Callable[[str], None] | None = None,
     negatives: tuple[str, ...] | None = None,
 ) -> WindowSet:
     """Render ``n`` labelled windows mixed from ``bank``; incident classes are drawn uniformly
@@ -93,8 +92,6 @@ def make_real_dataset(
         audio.append(window.audio)
         labels.append(window.labels)
         names.append(window.scenario + (":seen" if shown else ""))
-    if describe is not None:
-        describe(f"{n} real-sound windows from {len(bank.packages)} packages")
     return WindowSet(np.stack(all_frames), np.stack(audio), np.stack(labels), tuple(names))
 
 
