@@ -217,4 +217,5 @@ def test_supervisor_measures_streaming_time_and_resets_the_guard_after_a_healthy
     assert max(gaps) < 1.5, gaps  # stream 0.4 s + a fast retry (a crash-looping one waits >= 2.5 s)
     assert "crash loop" in caplog.text
     assert re.search(r"after 0\.\d s of streaming; reconnecting in 0\.\d s", caplog.text)
+    assert "pw" not in caplog.text  # the camera's password never reaches a log line
     assert "pw" not in caplog.text
