@@ -9,7 +9,9 @@ wired on one :class:`MemoryBus`, in one of two ways:
   as the CPU allows (one thread per file), then fusion replays the media topics (the same code
   as ``vigil fusion --replay``: windows close as they complete, the rest flushed at the end),
   then every score record goes through the alert service in offset order. Deterministic: the
-  same files and model give the same windows, scores and incidents.
+  same files and model give the same windows, scores and incidents, because every file's capture
+  times start at one fixed instant on the window grid (:data:`OFFLINE_EPOCH_NS`), not at the wall
+  time it happened to be opened (which would shift the windows against the footage run to run).
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ from streaming.alert_store import Alert, AlertSink
 from streaming.config import VigilConfig
 from streaming.memory_bus import MemoryBus
 from streaming.runtime import topic_specs
+
+OFFLINE_EPOCH_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z: capture time of a file's start
+
+
+def offline_anchor_ns(hop_ns: int) -> int:
+    """The fixed capture-time anchor of offline runs: :data:`OFFLINE_EPOCH_NS` put on the window grid.
+
+    Windows start at multiples of ``hop_ns``; anchoring a file there makes its first window start
+    with the file, whatever the hop.
+    """
+    return OFFLINE_EPOCH_NS - OFFLINE_EPOCH_NS % hop_ns
 
 
 @dataclass(frozen=True)
@@ -107,13 +120,7 @@ class InProcessPipeline:
         Files still decoding after ``decode_timeout_s`` (a stuck or failing file that ingest keeps
         reopening) are stopped and listed in :attr:`PipelineOutput.unfinished`.
         """
-        ingest = IngestService(self.config, self.bus, self.registry)
-        ingest.start()
-        try:
-            ingest.wait(decode_timeout_s)
-        finally:
-            ingest.stop()
-        unfinished = frozenset(c for c, s in ingest.supervisors.items() if not s.finished.is_set())
+        # built first: a broken model fails before any decoding, and its hop places the anchor
         fusion = FusionService(
             self.config,
             self.bus,
@@ -121,6 +128,14 @@ class InProcessPipeline:
             model=self.model,
             replay=ReplaySpec(from_ms=0, scores_topic=self.config.topics.scores),
         )
+        anchor_ns = offline_anchor_ns(fusion.params.hop_ns)
+        ingest = IngestService(self.config, self.bus, self.registry, wall_ns=lambda: anchor_ns)
+        ingest.start()
+        try:
+            ingest.wait(decode_timeout_s)
+        finally:
+            ingest.stop()
+        unfinished = frozenset(c for c, s in ingest.supervisors.items() if not s.finished.is_set())
         fusion.run()
         alert = AlertService(self.config, self.bus, self.registry, self.sink)
         delivered: list[Alert] = []

@@ -27,8 +27,10 @@ Offsets: the assembler keeps the records still needed by open windows plus, per 
 record *before* the oldest open window (its predecessor). :meth:`WindowAssembler.min_open_offset`
 is the lowest offset among them, so a consumer that commits no further re-reads, after a crash, a
 record older than every open window. A window is emitted only if each modality was seen from
-*before* its start (``first_seen < start``): after a restart exactly the windows that were open
-are rebuilt in full, and windows whose beginning was not re-read are skipped, never emitted partial.
+*before* its start (``first_seen < start``), or from the session's very first record at its start
+(``first``: nothing of the session came before): after a restart exactly the windows that were open
+are rebuilt in full, windows whose beginning was not re-read are skipped, never emitted partial,
+and a file whose capture times start on the grid is scored from its first second.
 
 No I/O and no clocks: callers pass processing time (``now``, monotonic seconds).
 """
@@ -116,9 +118,9 @@ class WindowParams:
         """Indices of the windows whose ``[start, end)`` contains ``t_ns``."""
         return range((t_ns - self.window_ns) // self.hop_ns + 1, t_ns // self.hop_ns + 1)
 
-    def first_window_starting_after(self, t_ns: int) -> int:
-        """The lowest ``k`` with ``start(k) > t_ns``."""
-        return t_ns // self.hop_ns + 1
+    def first_window_from(self, t_ns: int) -> int:
+        """The lowest ``k`` with ``start(k) >= t_ns``: the first window with nothing missing before ``t_ns``."""
+        return -(-t_ns // self.hop_ns)
 
 
 @dataclass(slots=True)
@@ -229,6 +231,7 @@ class _Session:
     created_at: float
     items: dict[str, list[_Item]] = field(default_factory=lambda: {VIDEO: [], AUDIO: []})
     first_seen_ns: dict[str, int] = field(default_factory=dict)  # per modality, since assignment
+    from_session_start: set[str] = field(default_factory=set)  # modalities first seen at their seq 0
     covered_ns: dict[str, int] = field(default_factory=dict)  # per modality: newest end seen
     last_arrival: dict[str, float] = field(default_factory=dict)  # per modality, processing time
     resumed_at: float = float("-inf")  # processing time of the first record after a silence of all
@@ -279,10 +282,12 @@ class WindowAssembler:
         offset: int,
         now: float,
         jpeg: bytes = b"",
+        first: bool = False,
     ) -> list[AssembledWindow]:
         """Add one decoded frame ([H, W, 3] uint8 at the model's size); ``jpeg``: its encoded form, if any.
 
-        The ``jpeg`` of the frame in a window's middle slot becomes the window's ``evidence_jpeg``.
+        The ``jpeg`` of the frame in a window's middle slot becomes the window's ``evidence_jpeg``;
+        ``first``: this is the session's first frame (its ``seq`` is 0).
         """
         if rgb.shape != (*self.frame_shape, 3):
             raise ValueError(f"frame shape {rgb.shape} != model's {(*self.frame_shape, 3)}")
@@ -292,7 +297,7 @@ class WindowAssembler:
             return []
         session.has_audio = has_audio or AUDIO in session.first_seen_ns
         item = _Item(capture_ns, capture_ns, tp, offset, rgb, jpeg)
-        return self._add(session, VIDEO, item, now)
+        return self._add(session, VIDEO, item, now, first)
 
     def add_audio(
         self,
@@ -304,8 +309,12 @@ class WindowAssembler:
         tp: TopicPartition,
         offset: int,
         now: float,
+        first: bool = False,
     ) -> list[AssembledWindow]:
-        """Add one chunk of mono float32 samples at the model's sample rate, first sample at ``capture_ns``."""
+        """Add one chunk of mono float32 samples at the model's sample rate, first sample at ``capture_ns``.
+
+        ``first``: this is the session's first chunk (its ``seq`` is 0).
+        """
         session = self._session(camera_id, session_id, now)
         if session is None:
             self._count_late(camera_id, AUDIO)
@@ -314,7 +323,7 @@ class WindowAssembler:
         n = int(samples.shape[0])
         end = capture_ns + n * NS // self.params.sample_rate
         item = _Item(capture_ns, end, tp, offset, np.asarray(samples, dtype=np.float32))
-        return self._add(session, AUDIO, item, now)
+        return self._add(session, AUDIO, item, now, first)
 
     def tick(self, now: float) -> list[AssembledWindow]:
         """Close what the passage of processing time closes (stopped modalities, idle sessions)."""
@@ -401,7 +410,9 @@ class WindowAssembler:
             camera.sessions[session_id] = session
         return session
 
-    def _add(self, session: _Session, modality: str, item: _Item, now: float) -> list[AssembledWindow]:
+    def _add(
+        self, session: _Session, modality: str, item: _Item, now: float, first: bool = False
+    ) -> list[AssembledWindow]:
         p = self.params
         camera = self._cameras[session.camera_id]
         if session.last_arrival and now - session.last_any_arrival() >= p.stall_s:
@@ -410,8 +421,10 @@ class WindowAssembler:
         items = session.items[modality]
         if modality not in session.first_seen_ns:
             session.first_seen_ns[modality] = item.t_ns
+            if first:
+                session.from_session_start.add(modality)
             if session.next_k is None:
-                session.next_k = p.first_window_starting_after(item.t_ns)
+                session.next_k = p.first_window_from(item.t_ns)
         assert session.next_k is not None
         next_start = p.start(session.next_k)
         decided_only = item.t_ns < next_start if modality == VIDEO else item.end_ns <= next_start
@@ -538,7 +551,10 @@ class WindowAssembler:
         p = self.params
         start, end = p.start(k), p.end(k)
         # Emit only windows seen from before their start in every modality seen (see module doc).
-        if any(t >= start for t in session.first_seen_ns.values()):
+        if any(
+            t > start or (t == start and m not in session.from_session_start)
+            for m, t in session.first_seen_ns.items()
+        ):
             self.skipped_windows += 1
             return None
         flags: list[str] = []

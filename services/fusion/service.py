@@ -353,6 +353,7 @@ class FusionService:
                     offset=record.offset,
                     now=now,
                     jpeg=item.payload if item.codec == "jpeg" else b"",
+                    first=item.seq == 0,
                 )
             elif isinstance(item, contracts.AudioChunk):
                 windows = self.assembler.add_audio(
@@ -363,6 +364,7 @@ class FusionService:
                     tp=tp,
                     offset=record.offset,
                     now=now,
+                    first=item.seq == 0,
                 )
             else:
                 raise contracts.ContractError(

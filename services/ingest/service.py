@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry
 
@@ -57,6 +57,7 @@ class IngestService:
         *,
         cameras: Sequence[str] | None = None,
         spec: AnalysisSpec | None = None,
+        wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config = config
         self.bus = bus
@@ -84,6 +85,7 @@ class IngestService:
                 self.publisher.publish,
                 self.metrics,
                 want_audio=camera.audio,
+                wall_ns=wall_ns,
             )
         self._topics_ready = threading.Event()
         self._stop = threading.Event()

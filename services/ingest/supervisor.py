@@ -61,8 +61,10 @@ class CameraSupervisor:
         *,
         want_audio: bool = True,
         options: SessionOptions | None = None,
+        wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.camera_id = camera_id
+        self._wall_ns = wall_ns  # each session's capture-time anchor (a fixed one makes runs repeatable)
         self._url = url
         self.safe_url = redact_url(url)
         self.spec = spec
@@ -146,6 +148,7 @@ class CameraSupervisor:
             self._metrics,
             want_audio=self._want_audio,
             on_up=self._on_up,
+            wall_ns=self._wall_ns,
         )
         self.session = session
         self._up_mono = None

@@ -77,20 +77,52 @@ def test_ordinary_windows_rarely_score_high(rep: dict[str, Any]) -> None:
 def test_service_path_on_unheard_packages(tmp_path: Path) -> None:
     """`vigil evaluate` (ingest decode, fusion windows, the default alert policy) on the same clips.
 
-    Ratchet bounds again, with room for run-to-run variation: `vigil evaluate` does not yet give
-    the same numbers twice (model 2.0.0 over several runs: window AP 0.53-0.61, 10-16 of 32
-    incidents alerted, 7-13 with the right class, 0-1 false alarm in 8 minutes; model 1.0.0:
-    window AP 0.30, 6 with the right class, 2 false alarms).
+    Ratchet bounds again (model 2.0.0: window AP 0.60, 15 of 32 incidents alerted, 13 with the
+    right class, no false alarm in 8 minutes; model 1.0.0: window AP 0.30, 6 with the right class,
+    2 false alarms), a little below 2.0.0 only for ONNX Runtime's arithmetic on other CPUs: the run
+    itself is deterministic (next test).
     """
     import json
 
     from services.cli import main
 
-    assert main(["evaluate", str(HELDOUT), "--report", str(tmp_path), "--jobs", "1"]) == 0
+    assert main(["evaluate", str(HELDOUT), "--report", str(tmp_path), "--jobs", "2"]) == 0
     result = json.loads((tmp_path / "evaluation.json").read_text())
     overall = result["overall"]
     assert not result["problems"]
     assert overall["incidents"] == 32 and result["footage_s"] == pytest.approx(480.0, abs=2.0)
-    assert overall["window_ap"] >= 0.45, overall
-    assert overall["recall_right_class"] >= 0.15, overall
-    assert overall["false_alarms"] <= 2, overall
+    assert overall["window_ap"] >= 0.57, overall
+    assert overall["recall_right_class"] >= 0.34, overall
+    assert overall["false_alarms"] <= 1, overall
+
+
+def test_evaluate_gives_the_same_scores_every_run() -> None:
+    """The same clips give the same windows and scores whenever and however they are run.
+
+    Capture times of offline runs start at one fixed instant on the window grid; with the wall
+    time of opening as the anchor the windows slid against the footage by up to one hop and
+    window AP moved between 0.53 and 0.61 run to run. Runs here differ in start time, in how many
+    clips go at once and in their order.
+    """
+    import time
+
+    from services.evaluate.footage import discover, score_clips
+    from streaming.config import load_config
+
+    sources, problems = discover(HELDOUT)
+    assert not problems
+    picked = sources[:3]
+    config = load_config(None, environ={})
+    model = FusionModel(DEFAULT_MODEL_PATH, providers=["CPUExecutionProvider"])
+
+    def scores(order: list[Any], jobs: int) -> dict[str, list[tuple[float, float, float]]]:
+        scored, failed = score_clips(order, config, config.alert.default_policy, model=model, jobs=jobs)
+        assert not failed
+        return {c.result.name: [(w.start_s, w.end_s, w.anomaly) for w in c.result.windows] for c in scored}
+
+    first = scores(picked, jobs=1)
+    time.sleep(0.37)  # not a whole hop later
+    again = scores(list(reversed(picked)), jobs=3)
+    assert first == again
+    # the first window starts with the clip
+    assert all(windows and windows[0][0] == 0.0 for windows in first.values())

@@ -70,9 +70,13 @@ def generate(
     return out
 
 
-def feed(asm: WindowAssembler, recs: list[Rec], now: float = 0.0) -> list[AssembledWindow]:
+def feed(
+    asm: WindowAssembler, recs: list[Rec], now: float = 0.0, *, seq0_first: bool = False
+) -> list[AssembledWindow]:
+    """Feed ``recs``; ``seq0_first``: index 0 is the session's first record (``first=True``)."""
     out: list[AssembledWindow] = []
     for r in recs:
+        first = seq0_first and r.index == 0
         if r.kind == "v":
             rgb = np.full((H, W, 3), r.index % 256, dtype=np.uint8)
             out += asm.add_frame(
@@ -85,10 +89,13 @@ def feed(asm: WindowAssembler, recs: list[Rec], now: float = 0.0) -> list[Assemb
                 offset=r.offset,
                 now=now,
                 jpeg=f"jpeg-of-frame-{r.index}".encode(),
+                first=first,
             )
         else:
             samples = (np.arange(CHUNK) + r.index * CHUNK).astype(np.float32)
-            out += asm.add_audio(r.camera, r.session, r.t_ns, samples, tp=ATP, offset=r.offset, now=now)
+            out += asm.add_audio(
+                r.camera, r.session, r.t_ns, samples, tp=ATP, offset=r.offset, now=now, first=first
+            )
     return out
 
 
@@ -121,7 +128,29 @@ def test_params_geometry() -> None:
     assert (p.frames_per_window, p.samples_per_window) == (8, 200)
     assert list(p.windows_containing(1001 * NS)) == [1000, 1001]
     assert list(p.windows_containing(1001 * NS - 1)) == [999, 1000]
-    assert p.first_window_starting_after(1000 * NS) == 1001
+    assert p.first_window_from(1000 * NS) == 1000
+    assert p.first_window_from(1000 * NS + 1) == 1001
+
+
+def test_a_session_starting_on_the_grid_is_windowed_from_its_first_record() -> None:
+    # a file anchored on the grid (vigil evaluate): its first window starts with its first records
+    t0 = 1000 * NS
+    asm = WindowAssembler(params(), (H, W))
+    out = feed(asm, generate(t0, 5.0), seq0_first=True) + asm.flush(0.0)
+    assert [w.start_ns for w in out][:2] == [t0, t0 + NS]
+    check_content(out[0], t0)
+    assert asm.skipped_windows == 0
+
+
+def test_a_reread_from_the_grid_still_skips_the_window_it_did_not_see_begin() -> None:
+    # the same records re-read by a restarted consumer (not the session's first): nothing proves
+    # that no record of the session came before, so the window at the first record is skipped
+    t0 = 1000 * NS
+    recs = generate(t0, 5.0)
+    asm = WindowAssembler(params(), (H, W))
+    out = feed(asm, recs) + asm.flush(0.0)
+    assert out[0].start_ns == t0 + NS
+    assert asm.skipped_windows == 1
 
 
 def test_exact_windows_and_content() -> None:
