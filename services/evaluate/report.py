@@ -1,19 +1,23 @@
 """How ``vigil evaluate`` shows its results: a terminal table, a JSON document, one HTML report.
 
-The HTML report is a single file with inline SVG pictures (no plotting library needed): per clip
-a timeline of the anomaly and class scores with the labelled incidents as bands and the alerts
-as marks, and a precision-recall curve per class.
+The HTML report is a single file with its pictures embedded as PNGs, drawn with Pillow
+(:mod:`services.evaluate.plot`; no plotting library needed) and also written to ``pictures/``
+next to it, to attach to a ticket: per clip a timeline of the anomaly and class scores with the
+labelled incidents as bands and the alerts as marks, and a precision-recall curve per class.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
+import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from services.evaluate.footage import ClipProblem
+from services.evaluate.plot import INK, MUTED, RGB, Axes, Canvas, nice_ticks
 from services.evaluate.scoring import (
     ALL,
     MISSED,
@@ -175,83 +179,117 @@ def to_json(
 
 
 # -- pictures -------------------------------------------------------------------------------------
-def timeline_svg(clip: ClipResult, class_names: Sequence[str], width: int = 900, height: int = 170) -> str:
-    """Anomaly and class scores over the clip; labelled incidents as bands, alerts as marks."""
-    pad_l, pad_r, pad_t, pad_b = 36, 10, 18, 22
-    w, h = width - pad_l - pad_r, height - pad_t - pad_b
-    span = max(clip.duration_s, max((x.end_s for x in clip.windows), default=1.0), 1e-6)
+BAND_ALPHA = 0.16  # opacity of a labelled incident's band over the plot's background
+PICTURES_DIR = "pictures"  # next to report.html: the same PNGs, to attach to a ticket
 
-    def x(t: float) -> float:
-        return pad_l + w * min(max(t, 0.0), span) / span
 
-    def y(v: float) -> float:
-        return pad_t + h * (1.0 - min(max(v, 0.0), 1.0))
+def _span(clip: ClipResult) -> float:
+    return max(clip.duration_s, max((x.end_s for x in clip.windows), default=1.0), 1e-6)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="10">']
-    parts.append(f'<rect x="{pad_l}" y="{pad_t}" width="{w}" height="{h}" fill="#fafafa" stroke="#ccc"/>')
-    for r in clip.incidents:
-        parts.append(
-            f'<rect x="{x(r.start_s):.1f}" y="{pad_t}" width="{max(1.0, x(r.end_s) - x(r.start_s)):.1f}" '
-            f'height="{h}" fill="#e45756" fill-opacity="0.18"><title>labelled {html.escape(r.cls)} '
-            f"{r.start_s:g}–{r.end_s:g} s</title></rect>"
-        )
-        parts.append(
-            f'<text x="{x(r.start_s) + 2:.1f}" y="{pad_t + 10}" fill="#b22">{html.escape(r.cls)}</text>'
-        )
-    series = {"anomaly": [((wd.start_s + wd.end_s) / 2, wd.anomaly) for wd in clip.windows]}
+
+def _series(clip: ClipResult, class_names: Sequence[str]) -> dict[str, list[tuple[float, float]]]:
+    mid = [(wd.start_s + wd.end_s) / 2 for wd in clip.windows]
+    series = {"anomaly": [(t, wd.anomaly) for t, wd in zip(mid, clip.windows, strict=True)]}
     for name in class_names:
         if name != NORMAL:
             series[name] = [
-                ((wd.start_s + wd.end_s) / 2, float(wd.class_probs.get(name, 0.0))) for wd in clip.windows
+                (t, float(wd.class_probs.get(name, 0.0))) for t, wd in zip(mid, clip.windows, strict=True)
             ]
+    return series
+
+
+def draw_timeline(clip: ClipResult, class_names: Sequence[str], width: float = 900) -> tuple[Canvas, Axes]:
+    """Anomaly and class scores over the clip; labelled incidents as bands, alerts as marks below.
+
+    Returns the canvas and the score axes (which map times and scores to pixels); the picture's
+    height is the canvas's ``height``.
+    """
+    span = _span(clip)
+    series = _series(clip, class_names)
+    pad_l, pad_r = 58.0, 16.0
+    c = Canvas(width, 600)
+    note = f"  ({clip.note})" if clip.note else ""
+    c.text(pad_l, 8, f"{clip.name}: {span:.0f} s{note}", INK, 13)
+    items: list[tuple[str, str | RGB, str]] = [(n, COLORS.get(n, FALLBACK_COLOR), "line") for n in series]
+    items += [("labelled incident", "#888888", "band"), ("alert (raised, span)", "#888888", "mark")]
+    top = c.legend(items, pad_l, 30, width - pad_l - pad_r, 11) + 22  # room for the bands' labels
+    ax = Axes(c, (pad_l, top, width - pad_r, top + 150), (0.0, span), (0.0, 1.0))
+    x_ticks, y_ticks = nice_ticks(0.0, span, 12), [0.0, 0.25, 0.5, 0.75, 1.0]
+    ax.background(x_ticks, y_ticks)
+    for r in clip.incidents:
+        ax.band(r.start_s, r.end_s, COLORS.get(r.cls, FALLBACK_COLOR), BAND_ALPHA, r.cls)
     for name, points in series.items():
-        if not points:
-            continue
-        path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points)
-        stroke = 2.0 if name == "anomaly" else 1.2
-        parts.append(
-            f'<polyline points="{path}" fill="none" stroke="{COLORS.get(name, FALLBACK_COLOR)}" '
-            f'stroke-width="{stroke}"><title>{html.escape(name)}</title></polyline>'
-        )
+        ax.polyline(points, COLORS.get(name, FALLBACK_COLOR), 1.6 if name == "anomaly" else 1.1)
+    lane = ax.box[3] + 5  # the alerts' lane under the plot: a triangle at the raise, a bar for the span
+    c.text(pad_l - 5, lane + 7, "alerts", MUTED, 10, align="right", valign="middle")
     for a in clip.alerts:
         color = COLORS.get(a.class_name, FALLBACK_COLOR)
-        parts.append(
-            f'<line x1="{x(a.start_s):.1f}" x2="{x(a.end_s):.1f}" y1="{pad_t + h + 6}" y2="{pad_t + h + 6}" '
-            f'stroke="{color}" stroke-width="4"/>'
-        )
-        parts.append(
-            f'<path d="M{x(a.raised_s):.1f},{pad_t + h + 2} l-5,-9 h10 z" fill="{color}">'
-            f"<title>alert {html.escape(a.class_name)} raised at {a.raised_s:.1f} s (peak {a.peak:.2f})</title></path>"
-        )
-    for v in (0.0, 0.5, 1.0):
-        parts.append(f'<text x="4" y="{y(v) + 3:.1f}">{v:g}</text>')
-    step = max(1, round(span / 10))
-    t = 0
-    while t <= span:
-        parts.append(f'<text x="{x(t) - 4:.1f}" y="{height - 4}">{t}s</text>')
-        t += step
-    parts.append("</svg>")
-    return "".join(parts)
+        c.rect((ax.x(a.start_s), lane + 7, max(ax.x(a.end_s), ax.x(a.start_s) + 2), lane + 12), fill=color)
+        xr = ax.x(a.raised_s)
+        c.polygon([(xr - 4, lane), (xr + 4, lane), (xr, lane + 7)], fill=color)
+    bottom = ax.frame(x_ticks, y_ticks, "time (s)", "score", x_tick_gap=19)
+    c.height = bottom + 6
+    return c, ax
 
 
-def pr_svg(
-    name: str, labels: Sequence[bool], scores: Sequence[float], ap: float | None, size: int = 220
-) -> str:
-    """Precision (y) against recall (x) of one class's window scores."""
-    pad = 28
-    inner = size - 2 * pad
+def timeline_png(clip: ClipResult, class_names: Sequence[str], width: float = 900) -> bytes:
+    """:func:`draw_timeline` as PNG bytes (drawn at twice ``width``)."""
+    c, _ = draw_timeline(clip, class_names, width)
+    return c.png(c.height)
+
+
+def pr_png(
+    name: str,
+    labels: Sequence[bool],
+    scores: Sequence[float],
+    ap: float | None,
+    color: str | None = None,
+    size: float = 320,
+) -> bytes:
+    """Precision (y) against recall (x) of one class's window scores, its AP in the legend."""
+    color = color or COLORS.get(name, FALLBACK_COLOR)
     precision, recall = pr_curve(labels, scores)
-    points = " ".join(
-        f"{pad + inner * r:.1f},{pad + inner * (1 - p):.1f}" for r, p in zip(recall, precision, strict=True)
-    )
-    color = COLORS.get(name, FALLBACK_COLOR)
+    pad_l, pad_r = 58.0, 14.0
+    c = Canvas(size, 600)
+    c.text(pad_l, 8, "precision-recall of window scores", INK, 12)
+    ap_text = "n/a" if ap is None else f"{ap:.2f}"
+    top = c.legend([(f"{name}: AP {ap_text}", color, "line")], pad_l, 28, size - pad_l - pad_r) + 10
+    side = size - pad_l - pad_r
+    ax = Axes(c, (pad_l, top, pad_l + side, top + side), (0.0, 1.0), (0.0, 1.0))
+    ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    ax.background(ticks, ticks)
+    if len(recall):
+        ax.polyline(zip(recall.tolist(), precision.tolist(), strict=True), color, 1.6)
+    else:
+        c.text((ax.box[0] + ax.box[2]) / 2, ax.y(0.5), "no positive windows", MUTED, 11, "center", "middle")
+    bottom = ax.frame(ticks, ticks, "recall", "precision")
+    return c.png(bottom + 6)
+
+
+def _file_stem(name: str, taken: set[str]) -> str:
+    """``name`` without its extension, safe as a file name (``/`` and the like as ``_``), not in ``taken``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(PurePath(name).with_suffix(""))).strip("._") or "clip"
+    unique, n = stem, 1
+    while unique.lower() in taken:
+        n += 1
+        unique = f"{stem}-{n}"
+    taken.add(unique.lower())
+    return unique
+
+
+def _img(data: bytes, alt: str, width: float) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" font-size="10">'
-        f'<rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="#fafafa" stroke="#ccc"/>'
-        f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/>'
-        f'<text x="{pad}" y="14">{html.escape(name)}: AP {_num(ap)}</text>'
-        f'<text x="{pad}" y="{size - 8}">recall →</text>'
-        f'<text x="2" y="{pad + 8}">prec.</text></svg>'
+        f"<img src='data:image/png;base64,{base64.b64encode(data).decode('ascii')}' "
+        f"alt='{html.escape(alt, quote=True)}' width='{width:g}'>"
+    )
+
+
+def _timeline_alt(clip: ClipResult) -> str:
+    incidents = "; ".join(f"{r.cls} {r.start_s:g}-{r.end_s:g} s" for r in clip.incidents) or "none"
+    alerts = "; ".join(f"{a.class_name} raised at {a.raised_s:.1f} s" for a in clip.alerts) or "none"
+    return (
+        f"Timeline of {clip.name} ({_span(clip):.0f} s): anomaly and class scores per window. "
+        f"Labelled incidents: {incidents}. Alerts: {alerts}."
     )
 
 
@@ -262,13 +300,26 @@ def write_html(
     problems: Sequence[ClipProblem],
     class_names: Sequence[str],
 ) -> Path:
-    """One self-contained HTML file: the table, PR curves and one timeline per clip."""
+    """One self-contained HTML file: the table, PR curves and one timeline per clip.
+
+    The pictures are PNGs embedded in the page and also written to ``pictures/`` next to it
+    (``pr-<class>.png``, ``timeline-<clip>.png``; earlier ones there are replaced).
+    """
     names = [c for c in class_names if c != NORMAL]
     curves = window_table(clips, names)
+    pictures = path.parent / PICTURES_DIR
+    pictures.mkdir(parents=True, exist_ok=True)
+    for old in [*pictures.glob("pr-*.png"), *pictures.glob("timeline-*.png")]:
+        old.unlink()
+
+    def picture(file_name: str, data: bytes, alt: str, width: float) -> str:
+        (pictures / file_name).write_bytes(data)
+        return _img(data, alt, width)
+
     body = [
         "<!doctype html><html><head><meta charset='utf-8'><title>Vigil evaluation</title>",
         "<style>body{font-family:sans-serif;margin:1.5em} pre{background:#f4f4f4;padding:1em} "
-        ".clip{margin:1em 0}</style></head><body>",
+        ".clip{margin:1em 0} img{max-width:100%;height:auto}</style></head><body>",
         "<h1>Vigil evaluation</h1>",
         f"<pre>{html.escape(table(ev))}</pre>",
     ]
@@ -277,21 +328,30 @@ def write_html(
         body += [f"<li>{html.escape(p.name)}: {html.escape(p.message)}</li>" for p in problems]
         body.append("</ul>")
     body.append("<h2>Precision-recall of window scores</h2><div>")
+    taken: set[str] = set()  # file stems of the PR pictures, then of the timelines
     for name, (labels, scores) in curves.items():
         if any(labels):
             stats = ev.overall if name == ALL else ev.classes.get(name, ClassStats())
-            body.append(pr_svg("anomaly (all)" if name == ALL else name, labels, scores, stats.window_ap))
+            label = "anomaly (all)" if name == ALL else name
+            color = COLORS["anomaly"] if name == ALL else None
+            data = pr_png(label, labels, scores, stats.window_ap, color)
+            alt = f"Precision-recall curve of the {label} window scores, AP {_num(stats.window_ap)}"
+            body.append(picture(f"pr-{_file_stem(name, taken)}.png", data, alt, 320))
     body.append("</div><h2>Clips</h2>")
-    legend = " ".join(
-        f"<span style='color:{COLORS.get(n, FALLBACK_COLOR)}'>■ {html.escape(n)}</span>"
-        for n in ["anomaly", *names]
+    body.append(
+        "<p>Tinted bands: labelled incidents; triangles and bars under each timeline: alerts "
+        f"(raise time, incident span), coloured by class. Each picture is also in {PICTURES_DIR}/.</p>"
     )
-    body.append(f"<p>{legend}; red bands: labelled incidents; ▼ and bars: alerts (raise, incident span)</p>")
+    taken.clear()
     for clip in clips:
         note = f" — {html.escape(clip.note)}" if clip.note else ""
-        body.append(
-            f"<div class='clip'><h3>{html.escape(clip.name)}{note}</h3>{timeline_svg(clip, names)}</div>"
+        img = picture(
+            f"timeline-{_file_stem(clip.name, taken)}.png",
+            timeline_png(clip, names),
+            _timeline_alt(clip),
+            900,
         )
+        body.append(f"<div class='clip'><h3>{html.escape(clip.name)}{note}</h3>{img}</div>")
     body.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(body), encoding="utf-8")

@@ -94,7 +94,18 @@ def test_evaluate_matches_the_hand_checked_expectation(
     assert "unreadable" in problems["broken.mp4"] and "does not exist" in problems["missing.mp4"]
     assert "right class" in out and "confusion" in out and "broken.mp4: unreadable" in err
     html = (tmp_path / "report" / "report.html").read_text()
-    assert html.count("<svg") == 4 + 3  # a timeline per evaluated clip + PR curves (explosion, gunshot, all)
+    # a timeline per evaluated clip + PR curves (explosion, gunshot, all), embedded and as files
+    assert html.count("<img src='data:image/png;base64,") == 4 + 3
+    pictures = sorted(p.name for p in (tmp_path / "report" / "pictures").iterdir())
+    assert pictures == [
+        "pr-all.png",
+        "pr-explosion.png",
+        "pr-gunshot.png",
+        "timeline-explosion.png",
+        "timeline-gunshot.png",
+        "timeline-noaudio.png",
+        "timeline-quiet-with-flash.png",
+    ]
 
 
 def test_evaluate_refuses_without_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
