@@ -5,11 +5,18 @@
 #   scripts/stack.sh up | down | status | logs
 #   scripts/stack.sh rtsp-start | rtsp-stop | rtsp-restart   # simulate a camera dropping
 #   scripts/stack.sh kafka-up | kafka-down                     # Kafka alone (broker outages)
+#   scripts/stack.sh secure-up | secure-down                   # the secured stack (below)
 #
 # Idempotent: `up` starts only what is not running and waits until each part answers a real client;
 # `down` stops what `up` started (pid files) and succeeds when nothing runs.
 # Addresses: Kafka 127.0.0.1:9092 (controller 9093), Redis 127.0.0.1:6379,
 # RTSP rtsp://127.0.0.1:8554/{incident,quiet,noaudio}.
+#
+# The secured stack, as production runs it, beside the plain one: Kafka with SASL_SSL (SCRAM-SHA-512
+# over TLS, ACLs) on 127.0.0.1:9094, Redis with TLS and ACL users (default user off) on
+# 127.0.0.1:6380; a CA and server certificate made with openssl and random passwords, all under
+# .stack/secure/ (tls/, secrets/, owner-only), and .stack/secure/vigil.yaml: Vigil's configuration
+# for it, every secret read from a file.
 #
 # A private Kafka for tests that stop the broker (the shared one stays up for everyone else):
 #   STACK_DIR=/tmp/x STACK_KAFKA_LIBS=.stack/kafka/libs STACK_KAFKA_PORT=19092 \
@@ -30,6 +37,10 @@ KAFKA_PORT="${STACK_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${STACK_KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HEAP="${STACK_KAFKA_HEAP:--Xmx512m -Xms256m}"
 RTSP_PORT=8554
+SECURE="$STACK/secure"
+SECURE_KAFKA_PORT="${STACK_SECURE_KAFKA_PORT:-9094}"
+SECURE_KAFKA_CONTROLLER_PORT="${STACK_SECURE_KAFKA_CONTROLLER_PORT:-9095}"
+SECURE_REDIS_PORT="${STACK_SECURE_REDIS_PORT:-6380}"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 
@@ -203,6 +214,126 @@ rtsp_start() {
 
 rtsp_stop() { stop_pid rtsp rtsp_server.py; }
 
+# -------------------------------------------------------------------------------- secured stack
+
+secure_files() {  # a CA, the servers' certificate and the passwords: made once, owner-only
+    local tls="$SECURE/tls" secrets="$SECURE/secrets" name
+    (umask 077 && mkdir -p "$tls" "$secrets" "$SECURE/logs")
+    if [[ ! -s "$tls/server-bundle.pem" ]]; then
+        log "making a CA and the servers' certificate with openssl"
+        (
+            umask 077
+            cd "$tls"
+            openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=Vigil local stack CA" \
+                -keyout ca.key -out ca.pem
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+            printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "extendedKeyUsage=serverAuth" \
+                "basicConstraints=CA:FALSE" "subjectKeyIdentifier=hash" \
+                "authorityKeyIdentifier=keyid,issuer" >server.ext
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
+                -extfile server.ext -out server.pem
+            cat server.key server.pem >server-bundle.pem.tmp # Kafka's PEM key store: key, then chain
+            mv server-bundle.pem.tmp server-bundle.pem
+        ) >>"$SECURE/logs/openssl.log" 2>&1 ||
+            die "openssl could not make the certificates" "$SECURE/logs/openssl.log"
+    fi
+    for name in kafka-admin kafka-vigil redis-vigil redis-subscriber; do
+        [[ -s "$secrets/$name.password" ]] || (umask 077 && openssl rand -hex 24 >"$secrets/$name.password")
+    done
+}
+
+secret() { tr -d '\n' <"$SECURE/secrets/$1.password"; }
+
+secure_kafka_up() {
+    # LOGS is local: the secured broker's logs (and its log4j files) stay under .stack/secure/logs
+    local dir="$SECURE/kafka" props="$SECURE/kafka/server.properties" LOGS="$SECURE/logs"
+    if [[ -n "$(pid_of kafka-secure "$props")" ]]; then
+        log "secured kafka already running (pid $(pid_of kafka-secure "$props"))"
+    else
+        port_open "$SECURE_KAFKA_PORT" &&
+            die "port $SECURE_KAFKA_PORT is taken by a process this script did not start"
+        kafka_fetch
+        kafka_java
+        (umask 077 && mkdir -p "$dir" && sed -e "s#@LOG_DIR@#$dir/data#" -e "s#@PORT@#$SECURE_KAFKA_PORT#g" \
+            -e "s#@CONTROLLER_PORT@#$SECURE_KAFKA_CONTROLLER_PORT#g" -e "s#@TLS_DIR@#$SECURE/tls#g" \
+            -e "s#@ADMIN_USER@#admin#g" -e "s#@ADMIN_PASSWORD@#$(secret kafka-admin)#g" \
+            "$HERE/server-secure.properties.in" >"$props")
+        if [[ ! -f "$dir/data/meta.properties" ]]; then
+            log "formatting the secured KRaft log dir with its SCRAM users (once)"
+            local cluster_id
+            cluster_id="$("$SYS_PY" -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+            "${JAVA_CMD[@]}" kafka.tools.StorageTool format --cluster-id "$cluster_id" --config "$props" \
+                --add-scram "SCRAM-SHA-512=[name=admin,password=$(secret kafka-admin)]" \
+                --add-scram "SCRAM-SHA-512=[name=vigil,password=$(secret kafka-vigil)]" \
+                >>"$LOGS/kafka-format.log" 2>&1 ||
+                die "secured kafka storage format failed" "$LOGS/kafka-format.log"
+        fi
+        log "starting secured kafka (SASL_SSL on 127.0.0.1:$SECURE_KAFKA_PORT)"
+        spawn kafka-secure "$LOGS/kafka.out" "${JAVA_CMD[@]}" kafka.Kafka "$props"
+    fi
+    "$PY" "$HERE/secure_setup.py" kafka-acls "$SECURE" --bootstrap "127.0.0.1:$SECURE_KAFKA_PORT" \
+        --timeout "${STACK_KAFKA_TIMEOUT:-120}" >&2 ||
+        { tail -n 20 "$LOGS/kafka.out" >&2 || true; die "secured kafka did not become ready" "$LOGS/server.log"; }
+}
+
+secure_redis_acl() { # the ACL file: the default user off, the services' user, a read-only subscriber
+    local vigil_hash sub_hash
+    vigil_hash="$(secret redis-vigil | sha256sum | cut -d' ' -f1)"
+    sub_hash="$(secret redis-subscriber | sha256sum | cut -d' ' -f1)"
+    (umask 077 && mkdir -p "$SECURE/redis")
+    (umask 077 && printf '%s\n' \
+        "user default off" \
+        "user vigil on #$vigil_hash ~vigil:* &vigil:* +@all -@dangerous" \
+        "user subscriber on #$sub_hash resetkeys ~vigil:alerts resetchannels &vigil:alerts:live -@all +ping +hello +auth +client|setname +xread +xreadgroup +xack +xautoclaim +xclaim +xpending +xrange +xrevrange +xlen +xinfo|stream +xinfo|groups +xinfo|consumers +xgroup|create +xgroup|createconsumer +subscribe +unsubscribe" \
+        >"$SECURE/redis/users.acl")
+}
+
+redis_tls_cli() { # redis-cli over TLS as the services' user (the password in the environment, not argv)
+    REDISCLI_AUTH="$(secret redis-vigil)" redis-cli --tls --cacert "$SECURE/tls/ca.pem" \
+        -h 127.0.0.1 -p "$SECURE_REDIS_PORT" --user vigil --no-auth-warning "$@"
+}
+
+secure_redis_up() {
+    if [[ -n "$(pid_of redis-secure redis-server)" ]]; then
+        log "secured redis already running (pid $(pid_of redis-secure redis-server))"
+    else
+        port_open "$SECURE_REDIS_PORT" &&
+            die "port $SECURE_REDIS_PORT is taken by a process this script did not start"
+        secure_redis_acl
+        log "starting secured redis (TLS and ACL users on 127.0.0.1:$SECURE_REDIS_PORT)"
+        redis-server --bind 127.0.0.1 --port 0 --tls-port "$SECURE_REDIS_PORT" \
+            --tls-cert-file "$SECURE/tls/server.pem" --tls-key-file "$SECURE/tls/server.key" \
+            --tls-ca-cert-file "$SECURE/tls/ca.pem" --tls-auth-clients no \
+            --aclfile "$SECURE/redis/users.acl" --daemonize yes --dir "$SECURE/redis" --appendonly yes \
+            --pidfile "$PIDS/redis-secure.pid" --logfile "$SECURE/logs/redis.log" >/dev/null 9>&- ||
+            die "secured redis-server did not start" "$SECURE/logs/redis.log"
+    fi
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ "$(redis_tls_cli ping 2>/dev/null)" == PONG ]] && { log "secured redis ready"; return 0; }
+        sleep 0.2
+    done
+    die "secured redis did not answer PING over TLS within 20 s" "$SECURE/logs/redis.log"
+}
+
+secure_up() {
+    [[ -x "$PY" ]] || die "$PY not found: run 'make install' first"
+    secure_files
+    secure_redis_up
+    secure_kafka_up
+    "$PY" "$HERE/secure_setup.py" write-config "$SECURE" --bootstrap "127.0.0.1:$SECURE_KAFKA_PORT" \
+        --redis-port "$SECURE_REDIS_PORT" >&2
+    log "secured stack up: kafka SASL_SSL 127.0.0.1:$SECURE_KAFKA_PORT, redis rediss://127.0.0.1:$SECURE_REDIS_PORT; config $SECURE/vigil.yaml"
+}
+
+secure_down() {
+    if [[ -n "$(pid_of redis-secure redis-server)" ]]; then
+        redis_tls_cli shutdown >/dev/null 2>&1 || true
+    fi
+    stop_pid redis-secure redis-server
+    stop_pid kafka-secure "$SECURE/kafka/server.properties"
+}
+
 # --------------------------------------------------------------------------------------- status
 
 status() {
@@ -253,6 +384,7 @@ main() {
             log "stack up: kafka 127.0.0.1:9092, redis redis://127.0.0.1:6379/0, rtsp rtsp://127.0.0.1:$RTSP_PORT/{incident,quiet,noaudio}"
             ;;
         down)
+            secure_down
             rtsp_stop
             stop_pid kafka kafka.Kafka
             redis_down
@@ -265,8 +397,10 @@ main() {
         kafka-up) kafka_up ;;
         kafka-down) stop_pid kafka kafka.Kafka ;;
         clips) clips_up ;;
+        secure-up) secure_up ;;
+        secure-down) secure_down ;;
         *)
-            echo "usage: $0 up|down|status|logs [N]|rtsp-start|rtsp-stop|rtsp-restart|kafka-up|kafka-down|clips" >&2
+            echo "usage: $0 up|down|status|logs [N]|rtsp-start|rtsp-stop|rtsp-restart|kafka-up|kafka-down|secure-up|secure-down|clips" >&2
             exit 2
             ;;
     esac

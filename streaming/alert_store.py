@@ -21,11 +21,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
 
 import redis
 
-from streaming.config import RedisConfig
+from streaming.config import ConfigError, RedisConfig
 from streaming.redact import redact_url
+from streaming.tls import tls_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,47 @@ return entry
 """
 
 RETRYABLE: Final = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+class RedisSetupError(redis.RedisError):
+    """Redis refuses this client for a reason that waiting will not fix (credentials, TLS): not an outage."""
+
+
+def setup_problem(exc: BaseException, config: RedisConfig) -> RedisSetupError | None:
+    """``exc`` as a :class:`RedisSetupError` naming what to fix, if it is one; None for an outage.
+
+    redis-py raises a wrong password as a ``ConnectionError`` and an untrusted certificate or a
+    TLS mismatch as a closed connection, all of which look like Redis being away; retrying them
+    would hide the mistake behind "unavailable" forever. Never includes the password.
+    """
+    where = redact_url(config.url.get_secret_value())
+    text = str(exc)
+    if isinstance(exc, redis.AuthenticationError) or text.startswith(("WRONGPASS", "NOAUTH")):
+        user = f"user {config.username!r}" if config.username else "the default user"
+        return RedisSetupError(
+            f"redis {where}: authentication failed for {user} ({text}); check redis.username and "
+            "redis.password_file (or VIGIL_REDIS__PASSWORD)"
+        )
+    if not isinstance(exc, redis.ConnectionError):
+        return None
+    url = urlsplit(config.url.get_secret_value())
+    mismatch = tls_mismatch(
+        url.hostname or "localhost",
+        url.port or 6379,
+        wants_tls=url.scheme == "rediss",
+        cafile=config.ssl_cafile,
+    )
+    if mismatch is None:
+        return None
+    if mismatch.kind == "untrusted":
+        return RedisSetupError(
+            f"redis {where}: its TLS certificate is not trusted ({mismatch.detail}); check redis.ssl_cafile"
+        )
+    if mismatch.kind == "server_plaintext":
+        return RedisSetupError(f"redis {where}: the server does not speak TLS; use a redis:// URL")
+    return RedisSetupError(
+        f"redis {where}: the server speaks TLS; use a rediss:// URL (and redis.ssl_cafile)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +138,10 @@ def redis_client(config: RedisConfig, *, socket_timeout_s: float | None = None) 
         kwargs["password"] = password
     if config.username is not None:
         kwargs["username"] = config.username
+    if config.ssl_cafile is not None:
+        if not config.url.get_secret_value().startswith("rediss://"):
+            raise ConfigError("redis.ssl_cafile is set but redis.url is not rediss:// (TLS)")
+        kwargs["ssl_ca_certs"] = str(config.ssl_cafile)
     client: redis.Redis = redis.Redis.from_url(config.url.get_secret_value(), **kwargs)
     return client
 
@@ -143,6 +190,8 @@ class RedisAlertStore:
             except RETRYABLE as exc:
                 if self._on_error is not None:
                     self._on_error(exc)
+                if (problem := setup_problem(exc, self.config)) is not None:
+                    raise problem from None
                 log.warning(
                     "redis %s unavailable (%s); retrying alert %s in %.1fs",
                     self._where,
@@ -153,6 +202,20 @@ class RedisAlertStore:
                 if self._stop.wait(delay):
                     raise StoreStopped(f"stopping: alert {alert.id} not stored") from exc
                 delay = min(delay * 2, self.config.retry_backoff_max_s)
+
+    def check(self) -> None:
+        """PING Redis once at start: raises :class:`RedisSetupError` if it refuses this client.
+
+        Redis being away is not an error here (delivery waits for it).
+        """
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            if (problem := setup_problem(exc, self.config)) is not None:
+                raise problem from None
+            log.warning(
+                "redis %s unavailable at start (%s); alerts wait for it", self._where, type(exc).__name__
+            )
 
     def ready(self) -> tuple[bool, str]:
         """PING Redis."""

@@ -33,7 +33,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from streaming.alert_store import redis_client
+from streaming.alert_store import RedisSetupError, redis_client, setup_problem
 from streaming.config import RedisConfig
 from streaming.kafka_bus import backoff_delays
 
@@ -146,8 +146,11 @@ class AlertsClient:
         backoff_max_s: float = 5.0,
         on_outage: Callable[[RedisOutage], None] = log_outage,
         sleep: Callable[[float], None] = time.sleep,
+        diagnose: Callable[[BaseException], RedisSetupError | None] | None = None,
     ):
         self.redis = client
+        # tells a refusal that waiting will not fix (credentials, TLS) from an outage
+        self._diagnose = diagnose
         self.stream = stream
         self.channel = channel
         self.backoff_initial_s = backoff_initial_s
@@ -174,11 +177,16 @@ class AlertsClient:
             backoff_initial_s=config.retry_backoff_initial_s,
             backoff_max_s=config.retry_backoff_max_s,
             on_outage=on_outage,
+            diagnose=lambda exc: setup_problem(exc, config),
         )
 
     # -- outages --------------------------------------------------------------------------------
     def wait_for_redis(self, error: BaseException, resume: str, *, missed: bool = False) -> float:
-        """Report the outage, PING with backoff until Redis answers, report the return; the time away."""
+        """Report the outage, PING with backoff until Redis answers, report the return; the time away.
+
+        Raises :class:`RedisSetupError` instead when Redis refuses this client (no outage to wait out).
+        """
+        self._raise_setup_problem(error)
         lost = time.monotonic()
         text = _error_text(error)
         self.on_outage(RedisOutage(text, resume))
@@ -186,12 +194,17 @@ class AlertsClient:
             self._sleep(delay)
             try:
                 self.redis.ping()
-            except CONNECTION_ERRORS:
+            except CONNECTION_ERRORS as exc:
+                self._raise_setup_problem(exc)
                 continue
             away = time.monotonic() - lost
             self.on_outage(RedisOutage(text, resume, away, missed))
             return away
         raise AssertionError("backoff_delays never ends")  # pragma: no cover
+
+    def _raise_setup_problem(self, error: BaseException) -> None:
+        if self._diagnose is not None and (problem := self._diagnose(error)) is not None:
+            raise problem from None
 
     def _retrying(self, call: Callable[[], T], resume: str) -> T:
         """``call()``, retried after each outage until Redis answers it."""
@@ -226,6 +239,7 @@ class AlertsClient:
                     self.redis.xread({self.stream: cursor}, count=100, block=BLOCK_MS if follow else None),
                 )
             except CONNECTION_ERRORS as exc:
+                self._raise_setup_problem(exc)
                 if not follow:
                     raise
                 self.wait_for_redis(exc, f"the stream after entry {cursor}")
@@ -310,6 +324,7 @@ class AlertsClient:
                     if not entries and not follow:
                         return
             except CONNECTION_ERRORS as exc:
+                self._raise_setup_problem(exc)
                 if not follow:
                     raise
                 self.wait_for_redis(exc, f'group "{group}" from its pending entries')

@@ -144,6 +144,9 @@ class RedisConfig(_Strict):
     password: SecretStr | None = Field(None, description="ACL password (or in the URL, or password_file).")
     password_file: Path | None = Field(None, description="File holding the Redis password (mounted Secret).")
     username: str | None = Field(None, description="Redis ACL user name.")
+    ssl_cafile: Path | None = Field(
+        None, description="CA bundle to verify Redis's certificate (rediss:// URLs; default: the system's)."
+    )
     stream: str = Field("vigil:alerts", description="Durable alert stream (consumer groups).")
     stream_maxlen: int = Field(100_000, ge=100, description="Approximate cap (XADD MAXLEN ~).")
     channel: str = Field("vigil:alerts:live", description="Pub/Sub channel for low-latency subscribers.")

@@ -45,6 +45,7 @@ from streaming.bus import (
     TopicSpec,
 )
 from streaming.config import KafkaConfig
+from streaming.tls import split_host_port, tls_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -124,16 +125,80 @@ def tcp_probe(bootstrap: str, timeout_s: float = 1.0) -> str | None:
         return (exc.strerror or type(exc).__name__).lower()
 
 
-@contextlib.contextmanager
-def _quiet_kafka_logs() -> Iterator[None]:
-    """kafka-python logs every refused connection at ERROR; our own warning says it once, clearly."""
-    logger = logging.getLogger("kafka")
-    before = logger.level
-    logger.setLevel(logging.CRITICAL)
+def tls_problem(config: KafkaConfig) -> str | None:
+    """Why the first bootstrap server can never work with this TLS setting (see :mod:`streaming.tls`), or None."""
+    first = config.bootstrap_servers.split(",")[0].strip()
     try:
-        yield
+        host, port = split_host_port(first, 9092)
+    except ValueError:
+        return None
+    mismatch = tls_mismatch(
+        host,
+        port,
+        wants_tls=config.security_protocol.endswith("SSL"),
+        cafile=config.ssl_cafile,
+        certfile=config.ssl_certfile,
+        keyfile=config.ssl_keyfile,
+    )
+    if mismatch is None:
+        return None
+    if mismatch.kind == "untrusted":
+        return (
+            f"the broker's TLS certificate is not trusted ({mismatch.detail}); "
+            "check kafka.ssl_cafile (the CA that signed the broker's certificate)"
+        )
+    if mismatch.kind == "server_plaintext":
+        return f"the broker does not speak TLS on {first}; check kafka.security_protocol"
+    return (
+        f"the broker speaks TLS on {first} but kafka.security_protocol is {config.security_protocol}; "
+        "use SSL or SASL_SSL (with kafka.ssl_cafile)"
+    )
+
+
+class _Captured(logging.Handler):
+    """Keeps kafka-python's error messages of one connection attempt."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def auth_failure(self) -> str | None:
+        """The SASL failure kafka-python saw while bootstrapping, if any (it never names the password).
+
+        kafka-python 3 reports it only in its log: the bootstrap itself just times out.
+        """
+        failures = [m for m in self.messages if "SaslAuthenticationFailedError: " in m]
+        return failures[-1].rsplit("SaslAuthenticationFailedError: ", 1)[1].rstrip(")") if failures else None
+
+
+@contextlib.contextmanager
+def _quiet_kafka_logs() -> Iterator[_Captured]:
+    """kafka-python logs every refused connection at ERROR; our own warning says it once, clearly.
+
+    Its messages are kept (not shown) for the caller to read.
+    """
+    logger = logging.getLogger("kafka")
+    before = (logger.level, logger.propagate, logger.handlers[:])
+    captured = _Captured()
+    logger.setLevel(logging.ERROR)
+    logger.propagate = False
+    logger.handlers = [captured]
+    try:
+        yield captured
     finally:
-        logger.setLevel(before)
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
+        logger.handlers = before[2]
+
+
+def _auth_failed(bootstrap: str, what: str, detail: str) -> BusError:
+    return BusError(
+        f"Kafka at {bootstrap}: authentication failed for the {what} ({detail}); "
+        "check kafka.sasl_username / VIGIL_KAFKA__SASL_PASSWORD"
+    )
 
 
 def connect_with_retry(
@@ -147,12 +212,15 @@ def connect_with_retry(
     attempt_timeout_s: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
     stop: threading.Event | None = None,
+    diagnose: Callable[[], str | None] | None = None,
 ) -> Any:
     """Call ``factory(attempt_timeout_s)`` until it returns, retrying connection failures.
 
     Each failure is logged with the bootstrap address and the next delay. ``timeout_s=None``
     retries forever; otherwise a :class:`BusError` naming the address is raised once the time is
-    spent. Authentication failures are not retried: waiting does not fix a wrong password.
+    spent. Authentication failures are not retried: waiting does not fix a wrong password; nor
+    is a failure that ``diagnose()`` explains (it returns why, e.g. :func:`tls_problem`), asked
+    when the port accepts connections but the client still failed.
     When ``stop`` is set (a service's SIGTERM), the wait ends at once with :class:`BusStopped`,
     so a service shuts down within one attempt even while the cluster is away.
     """
@@ -167,18 +235,19 @@ def connect_with_retry(
         if timeout_s is not None:
             per_try = max(0.1, min(per_try, timeout_s - (time.monotonic() - start)))
         try:
-            with _quiet_kafka_logs():
+            with _quiet_kafka_logs() as captured:
                 return factory(per_try)
         except _AUTH_ERRORS as exc:
-            raise BusError(
-                f"Kafka at {bootstrap}: authentication failed for the {what} ({describe_error(exc)}); "
-                "check kafka.sasl_username / VIGIL_KAFKA__SASL_PASSWORD"
-            ) from None
+            raise _auth_failed(bootstrap, what, describe_error(exc)) from None
         except (kerr.KafkaError, OSError) as exc:
             reason = describe_error(exc)
+            if (auth := captured.auth_failure()) is not None:
+                raise _auth_failed(bootstrap, what, auth) from None
             tcp = tcp_probe(bootstrap)
             if tcp is not None:
                 reason = f"{tcp} ({reason})"
+            elif diagnose is not None and (why := diagnose()) is not None:
+                raise BusError(f"Kafka at {bootstrap}: {why} ({what})") from None
         elapsed = time.monotonic() - start
         delay = next(delays)
         if timeout_s is not None and elapsed + delay >= timeout_s:
@@ -264,6 +333,7 @@ class KafkaBus:
             backoff_max_s=self.config.connect_retry_max_s,
             attempt_timeout_s=self._attempt_timeout_s,
             stop=self.stop,
+            diagnose=lambda: tls_problem(self.config),
         )
 
     def _admin_client(self, timeout_s: float | None = None) -> Any:

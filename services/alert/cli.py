@@ -11,8 +11,8 @@ import logging
 from prometheus_client import CollectorRegistry
 
 from services.alert.service import AlertService
-from streaming.alert_store import RedisAlertStore
-from streaming.bus import BusStopped
+from streaming.alert_store import RedisAlertStore, RedisSetupError
+from streaming.bus import BusError, BusStopped
 from streaming.config import ConfigError, load_config
 from streaming.observability import HealthServer, setup_logging
 from streaming.runtime import ServiceShutdown, make_bus, topic_specs
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     bus = make_bus(config, client_id="vigil-alert", stop=shutdown.event)
     store = RedisAlertStore(config.redis, stop=shutdown.event)
     try:
+        store.check()  # a wrong password or CA: one clear error now, not "unavailable" forever
         bus.ensure_topics(topic_specs(config))
         service = AlertService(config, bus, registry, store)
         store_errors = service.metrics.redis_errors
@@ -60,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         service.run()
     except BusStopped:
         log.info("alert service: stopped before Kafka was reachable")
+    except (BusError, RedisSetupError) as exc:  # unreachable for the whole timeout, or refusing us
+        log.error("alert service: %s", exc)
+        return 1
     finally:
         shutdown.restore()
         store.close()

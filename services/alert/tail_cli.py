@@ -26,6 +26,7 @@ from typing import Any
 import redis
 
 from services.alert.render import pretty
+from streaming.alert_store import RedisSetupError, setup_problem
 from streaming.alerts_client import AlertsClient, RedisOutage
 from streaming.config import ConfigError, load_config
 
@@ -94,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
             line = json.dumps(event, separators=(",", ":"), sort_keys=True) if args.json else pretty(event)
             print(line, flush=True)
     except redis.RedisError as exc:
-        print(f"vigil alerts tail: redis: {type(exc).__name__}: {exc}", file=sys.stderr)
+        problem = exc if isinstance(exc, RedisSetupError) else setup_problem(exc, config.redis)
+        if problem is not None:  # refused (credentials, TLS): say what to fix
+            print(f"vigil alerts tail: {problem}", file=sys.stderr)
+        else:
+            print(f"vigil alerts tail: redis: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0

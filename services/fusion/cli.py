@@ -18,7 +18,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from models.contract import ModelContractError
-from streaming.bus import BusStopped
+from streaming.bus import BusError, BusStopped
 from streaming.config import ConfigError, load_config
 from streaming.observability import HealthServer, setup_logging
 from streaming.runtime import ServiceShutdown, make_bus
@@ -119,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
     except BusStopped:
         log.info("fusion: stopped before Kafka was reachable")
         return 0
+    except BusError as exc:  # Kafka unreachable for the whole connect timeout, or refusing us
+        log.error("fusion: %s", exc)
+        return 1
     except Exception as exc:
         log.error("fusion failed: %s: %s", type(exc).__name__, exc)
         return 1

@@ -69,8 +69,8 @@ def _run(args: argparse.Namespace, shutdown: ServiceShutdown) -> int:
     except BusStopped:
         log.info("ingest: stopped before Kafka was reachable")
         return 0
-    except BusError as exc:  # Kafka unreachable for the whole connect timeout
-        log.error("ingest: cannot reach the bus: %s", exc)
+    except BusError as exc:  # Kafka unreachable for the whole connect timeout, or refusing us
+        log.error("ingest: %s", exc)
         return 1
     if not service.camera_ids:
         log.error("no camera to ingest (check cameras, --camera and the shard settings)")
