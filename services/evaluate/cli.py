@@ -7,7 +7,7 @@ Runs the real pipeline (ingest decode and sampling, fusion windows and model, th
 alert policy) on every clip as fast as the CPU allows, then prints per class and overall:
 incident recall (any class, right class), false alarms per hour, alert delay (median, p95),
 window AP and a confusion matrix. Writes ``evaluation.json`` and ``report.html`` (timelines and
-PR curves) to ``--report`` (default ``vigil-report/``). Clips that cannot be used are listed
+PR curves, also as PNG files in ``pictures/``) to ``--report`` (default ``vigil-report/``). Clips that cannot be used are listed
 with the reason; they never stop the run. Exit status: 0, or 2 when nothing could be evaluated.
 """
 
@@ -59,7 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``vigil evaluate``."""
     add_common_arguments(parser)
     parser.add_argument(
-        "--report", type=Path, default=Path("vigil-report"), help="folder for evaluation.json and report.html"
+        "--report",
+        type=Path,
+        default=Path("vigil-report"),
+        help="folder for evaluation.json, report.html and pictures/",
     )
 
 
