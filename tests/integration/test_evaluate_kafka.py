@@ -13,9 +13,6 @@ here keeps a busy CI machine from turning that into a difference.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,28 +30,10 @@ from streaming.config import load_config
 from tests.evaluate_clips import write_test_clip
 from tests.fusion_stub_model import build_stub_model
 from tests.integration.conftest import LocalStack
+from tests.integration.processes import STUB_SERVICES_YAML, ServiceProcesses
 
-ROOT = Path(__file__).resolve().parents[2]
 HOP_S = 1.0
 CLIPS = {"clip-a": [(5.0, 9.0)], "clip-b": [(4.0, 8.0), (14.0, 18.0)], "clip-c": []}
-CONFIG = """\
-fusion:
-  model_path: {model}
-  providers: [CPUExecutionProvider]
-  lateness_s: 10.0
-  idle_timeout_s: 5.0
-kafka:
-  partitions: 1
-alert:
-  default_policy:
-    anomaly_threshold: 0.3
-    classes: {{explosion: {{threshold: 0.3}}}}
-    raise_k: 2
-    raise_n: 3
-    resolve_m: 2
-    cooldown_s: 0
-log_level: INFO
-"""
 
 
 @pytest.fixture
@@ -62,20 +41,18 @@ def footage(tmp_path: Path) -> tuple[dict[str, Path], Path]:
     paths = {name: write_test_clip(tmp_path / f"{name}.mp4", 24, ranges) for name, ranges in CLIPS.items()}
     model = build_stub_model(tmp_path / "stub.onnx")
     config = tmp_path / "vigil.yaml"
-    config.write_text(CONFIG.format(model=model))
+    config.write_text(STUB_SERVICES_YAML.format(model=model))
     return paths, config
 
 
-class Services:
+class Services(ServiceProcesses):
     """ingest, fusion and alert as processes with unique topics, groups and Redis stream."""
 
     def __init__(self, config: Path, clips: dict[str, Path], logs: Path) -> None:
         u = uuid.uuid4().hex[:8]
         self.stream = f"vigil:test:evaluate:{u}"
         self.video_topic = f"vigil.evaluate.{u}.video"
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
+        env = {
             "VIGIL_CONFIG": str(config),
             "VIGIL_TOPICS__VIDEO": self.video_topic,
             "VIGIL_TOPICS__AUDIO": f"vigil.evaluate.{u}.audio",
@@ -92,33 +69,8 @@ class Services:
             "VIGIL_INGEST__REALTIME": "true",
         }
         for name, path in clips.items():
-            self.env[f"VIGIL_CAMERAS__{name}__URL"] = str(path)
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str) -> None:
-        with (self.logs / f"{name}.log").open("ab") as out:
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", name],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            env[f"VIGIL_CAMERAS__{name}__URL"] = str(path)
+        super().__init__(env, logs)
 
 
 @pytest.fixture
@@ -163,11 +115,12 @@ def kafka_alerts(services: Services, stack: LocalStack, expected_resolves: int) 
                 Alert(e["id"], e["data"]["camera"], e["type"].split(".")[2], e, 0.0)
                 for e in (json.loads(fields[b"event"]) for _, fields in entries)
             ]
-        for name, proc in services.procs.items():
-            if name != "ingest" and proc.poll() is not None:
-                pytest.fail(f"{name} exited:\n{services.log(name)}")
+        if (name := services.exited()) is not None:
+            pytest.fail(f"{name} exited:\n{services.log(name)[-3000:]}")
         time.sleep(0.5)
-    pytest.fail(f"timed out waiting for alerts:\n{services.log('fusion')}\n{services.log('alert')}")
+    pytest.fail(
+        f"timed out waiting for alerts:\n{services.log('fusion')[-3000:]}\n{services.log('alert')[-3000:]}"
+    )
 
 
 def key(spans: list[AlertSpan]) -> list[str]:

@@ -37,26 +37,9 @@ from streaming.kafka_bus import KafkaBus
 from tests.evaluate_clips import write_test_clip
 from tests.fusion_stub_model import build_stub_model
 from tests.integration.conftest import ROOT, STACK_DIR, STACK_SH
+from tests.integration.processes import STUB_SERVICES_YAML, ServiceProcesses
 
 SECURE = STACK_DIR / "secure"
-PIPELINE = """\
-fusion:
-  model_path: {model}
-  providers: [CPUExecutionProvider]
-  lateness_s: 10.0
-  idle_timeout_s: 5.0
-kafka:
-  partitions: 1
-alert:
-  default_policy:
-    anomaly_threshold: 0.3
-    classes: {{explosion: {{threshold: 0.3}}}}
-    raise_k: 2
-    raise_n: 3
-    resolve_m: 2
-    cooldown_s: 0
-log_level: INFO
-"""
 
 
 @dataclass(frozen=True)
@@ -141,53 +124,25 @@ def admin_topics(stack: SecuredStack) -> set[str]:
         admin.close()
 
 
-class Pipeline:
-    """ingest, fusion and alert as processes on the secured stack."""
-
-    def __init__(self, config: Path, env: dict[str, str], logs: Path) -> None:
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "VIGIL_CONFIG": str(config), **env}
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str) -> None:
-        with (self.logs / f"{name}.log").open("ab") as out:
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", name],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 @pytest.fixture
-def pipeline_env(secured_stack: SecuredStack, tmp_path: Path) -> Iterator[tuple[Pipeline, str]]:
+def pipeline_env(secured_stack: SecuredStack, tmp_path: Path) -> Iterator[tuple[ServiceProcesses, str]]:
     u = uuid.uuid4().hex[:8]
     camera = f"cam-{u}"
     clip = write_test_clip(tmp_path / "clip.mp4", 16, [(5.0, 9.0)])
     model = build_stub_model(tmp_path / "stub.onnx")
     config = tmp_path / "vigil.yaml"
     secured = yaml.safe_load(secured_stack.config_path.read_text())
-    merged = yaml.safe_load(PIPELINE.format(model=model))
+    merged = yaml.safe_load(STUB_SERVICES_YAML.format(model=model))
     merged["kafka"] = {**secured["kafka"], **merged["kafka"]}
     merged["redis"] = secured["redis"]
     config.write_text(yaml.safe_dump(merged))
-    env = {**unique_names(u), f"VIGIL_CAMERAS__{camera}__URL": str(clip), "VIGIL_INGEST__REALTIME": "true"}
-    pipeline = Pipeline(config, env, tmp_path)
+    env = {
+        **unique_names(u),
+        "VIGIL_CONFIG": str(config),
+        f"VIGIL_CAMERAS__{camera}__URL": str(clip),
+        "VIGIL_INGEST__REALTIME": "true",
+    }
+    pipeline = ServiceProcesses(env, tmp_path)
     try:
         yield pipeline, camera
     finally:
@@ -203,7 +158,7 @@ def tail_as_subscriber(subscriber: Path, group: str, camera: str) -> list[dict[s
 
 
 def test_the_pipeline_delivers_an_alert_through_the_secured_stack(
-    secured_stack: SecuredStack, pipeline_env: tuple[Pipeline, str], tmp_path: Path
+    secured_stack: SecuredStack, pipeline_env: tuple[ServiceProcesses, str], tmp_path: Path
 ) -> None:
     pipeline, camera = pipeline_env
     pipeline.start("alert")
@@ -218,9 +173,8 @@ def test_the_pipeline_delivers_an_alert_through_the_secured_stack(
         events += tail_as_subscriber(subscriber, group, camera)  # the group resumes where it stopped
         if any(str(e["type"]).endswith("resolved.v1") for e in events):
             break
-        for name, proc in pipeline.procs.items():
-            if name != "ingest" and proc.poll() is not None:
-                pytest.fail(f"{name} exited:\n{pipeline.log(name)[-3000:]}")
+        if (name := pipeline.exited()) is not None:
+            pytest.fail(f"{name} exited:\n{pipeline.log(name)[-3000:]}")
         time.sleep(1.0)
     else:
         pytest.fail(
