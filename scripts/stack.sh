@@ -155,12 +155,17 @@ redis_up() {
             --appendonly yes --pidfile "$PIDS/redis.pid" --logfile "$LOGS/redis.log" >/dev/null 9>&- ||
             die "redis-server did not start" "$LOGS/redis.log"
     fi
-    local i
+    wait_pong "redis" "$LOGS/redis.log" redis-cli -h 127.0.0.1 -p 6379
+}
+
+wait_pong() {  # wait_pong NAME LOGFILE REDIS-CLI...: until `REDIS-CLI... ping` answers PONG (20 s)
+    local name="$1" logfile="$2" i
+    shift 2
     for ((i = 0; i < 100; i++)); do
-        [[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" == PONG ]] && { log "redis ready"; return 0; }
+        [[ "$("$@" ping 2>/dev/null)" == PONG ]] && { log "$name ready"; return 0; }
         sleep 0.2
     done
-    die "redis did not answer PING within 20 s" "$LOGS/redis.log"
+    die "$name did not answer PING within 20 s" "$logfile"
 }
 
 redis_down() {
@@ -308,12 +313,7 @@ secure_redis_up() {
             --pidfile "$PIDS/redis-secure.pid" --logfile "$SECURE/logs/redis.log" >/dev/null 9>&- ||
             die "secured redis-server did not start" "$SECURE/logs/redis.log"
     fi
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [[ "$(redis_tls_cli ping 2>/dev/null)" == PONG ]] && { log "secured redis ready"; return 0; }
-        sleep 0.2
-    done
-    die "secured redis did not answer PING over TLS within 20 s" "$SECURE/logs/redis.log"
+    wait_pong "secured redis (TLS)" "$SECURE/logs/redis.log" redis_tls_cli
 }
 
 secure_up() {
