@@ -11,6 +11,13 @@ PACKAGES=(
     gir1.2-gst-rtsp-server-1.0 python3-gi   # the RTSP test camera (scripts/stack/rtsp_server.py)
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+    # Images: built and run with Debian's podman (rootful; runtime runc, see
+    # deploy/podman/containers.conf) by scripts/podman-images.sh and tests/deploy/test_images_podman.py
+    podman runc conmon buildah golang-github-containers-common
+    fuse-overlayfs slirp4netns uidmap        # storage and networking helpers podman 4.3 recommends
+    netavark aardvark-dns iptables           # rootful container networks (netavark needs iptables)
+    catatonit                                # podman run --init (the images carry tini themselves)
+    debootstrap                              # the local stand-in base images (no registry here)
 )
 
 missing=()
