@@ -13,6 +13,7 @@ hard-coding them. :func:`load_model_contract` refuses a file without a valid con
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,26 +143,123 @@ class ModelContract:
         )
 
 
+# ONNX's ModelProto (onnx/onnx.proto3) fields read here: ir_version = 1, graph = 7,
+# metadata_props = 14 (repeated StringStringEntryProto {key = 1; value = 2}).
+_IR_VERSION_FIELD = 1
+_GRAPH_FIELD = 7
+_METADATA_FIELD = 14
+_MAX_METADATA_BYTES = 16 << 20
+
+
+class _WireError(ValueError):
+    """The bytes are not a protobuf message of the expected shape."""
+
+
+def _varint(read: Callable[[int], bytes]) -> int | None:
+    """Read one base-128 varint with ``read(n)``; None at a clean end of input."""
+    result = shift = 0
+    while True:
+        b = read(1)
+        if not b:
+            if shift == 0:
+                return None
+            raise _WireError("truncated varint")
+        result |= (b[0] & 0x7F) << shift
+        if not b[0] & 0x80:
+            return result
+        shift += 7
+        if shift >= 64:
+            raise _WireError("varint longer than 64 bits")
+
+
+def _fields(data: bytes) -> list[tuple[int, int, int | bytes]]:
+    """(field number, wire type, value) of one small message held in memory."""
+    out: list[tuple[int, int, int | bytes]] = []
+    pos = 0
+
+    def read(n: int) -> bytes:
+        nonlocal pos
+        chunk = data[pos : pos + n]
+        pos += len(chunk)
+        return chunk
+
+    while (key := _varint(read)) is not None:
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise _WireError("field number 0")
+        if wire == 0:
+            value: int | bytes = _varint(read) or 0
+        elif wire == 2:
+            length = _varint(read) or 0
+            value = read(length)
+            if len(value) != length:
+                raise _WireError("truncated field")
+        elif wire in (1, 5):
+            value = read(8 if wire == 1 else 4)
+        else:
+            raise _WireError(f"unsupported wire type {wire}")
+        out.append((number, wire, value))
+    return out
+
+
+def _read_metadata_props(p: Path) -> dict[str, str]:
+    """ModelProto.metadata_props read straight from the protobuf wire format.
+
+    Needs neither onnxruntime nor onnx (ingest and alert images carry neither), and skips the
+    graph and its weights without reading them. The file must look like a model: it has an
+    ir_version and a graph, and every top-level field is well formed.
+    """
+    meta: dict[str, str] = {}
+    seen: set[int] = set()
+    size = p.stat().st_size
+    with p.open("rb") as f:
+        while (key := _varint(f.read)) is not None:
+            number, wire = key >> 3, key & 7
+            if number == 0:
+                raise _WireError("field number 0")
+            seen.add(number)
+            if wire == 0:
+                if _varint(f.read) is None:
+                    raise _WireError("truncated varint")
+            elif wire in (1, 5):
+                n = 8 if wire == 1 else 4
+                if len(f.read(n)) != n:
+                    raise _WireError("truncated field")
+            elif wire == 2:
+                length = _varint(f.read)
+                if length is None or f.tell() + length > size:
+                    raise _WireError(f"field {number} runs past the end of the file")
+                if number != _METADATA_FIELD:
+                    f.seek(length, 1)
+                    continue
+                if length > _MAX_METADATA_BYTES:
+                    raise _WireError(f"a metadata entry of {length} bytes")
+                entry = dict((n, v) for n, w, v in _fields(f.read(length)) if w == 2)
+                k, v = entry.get(1, b""), entry.get(2, b"")
+                assert isinstance(k, bytes) and isinstance(v, bytes)
+                meta[k.decode()] = v.decode()
+            else:
+                raise _WireError(f"unsupported wire type {wire}")
+    missing = {_IR_VERSION_FIELD: "ir_version", _GRAPH_FIELD: "graph"}
+    lacking = [name for number, name in missing.items() if number not in seen]
+    if lacking:
+        raise _WireError(f"no {' and no '.join(lacking)}")
+    return meta
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
-    """Return the ONNX file's metadata_props as a dict (onnxruntime, falling back to onnx)."""
+    """Return the ONNX file's metadata_props as a dict.
+
+    Read from the protobuf wire format by this module (no onnxruntime or onnx import), so the
+    ingest and alert images, which carry no ONNX Runtime, read the model's contract too.
+    """
     p = Path(path)
     if not p.is_file():
         raise ModelContractError(f"{p}: model file not found")
     try:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
-        return dict(sess.get_modelmeta().custom_metadata_map)
-    except ImportError:  # pragma: no cover - onnxruntime is a run-time dependency
-        pass
-    except Exception as exc:
+        return _read_metadata_props(p)
+    except (_WireError, UnicodeDecodeError) as exc:
         raise ModelContractError(f"{p}: not a loadable ONNX model ({type(exc).__name__}: {exc})") from exc
-    import onnx  # pragma: no cover
-
-    model = onnx.load(str(p), load_external_data=False)  # pragma: no cover
-    return {prop.key: prop.value for prop in model.metadata_props}  # pragma: no cover
 
 
 def load_model_contract(path: str | Path) -> ModelContract:

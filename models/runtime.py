@@ -32,6 +32,23 @@ DEFAULT_PROVIDERS: tuple[str, ...] = (
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "default" / "vigil-av-fusion.onnx"
 
 
+def onnxruntime_module() -> Any:
+    """``import onnxruntime``, or a ModuleNotFoundError that says where ONNX Runtime is.
+
+    It is the ``fusion`` extra: the fusion image and the development venv have it; the ingest and
+    alert image (docker/Dockerfile) does not, and runs no model.
+    """
+    try:
+        import onnxruntime
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(
+            "onnxruntime is not installed: running a model (vigil fusion, vigil demo) needs the "
+            "fusion image (docker/Dockerfile.fusion) or `pip install 'vigil[fusion]'`",
+            name="onnxruntime",
+        ) from exc
+    return onnxruntime
+
+
 def binding_device(providers: Sequence[str]) -> str | None:
     """Where :class:`FusionModel` binds inputs with IO binding: "cuda" when CUDA or TensorRT leads,
     None (a plain ``session.run``: IO binding saves nothing when inputs already live in host memory)
@@ -81,7 +98,7 @@ def select_providers(requested: Sequence[str] | None = None) -> list[str]:
     Default (``None``): TensorRT, CUDA, CPU, with the GPU ones only when a GPU device is present,
     so a CPU-only host does not log provider-load failures. Raises ``ModelInputError`` if none is left.
     """
-    import onnxruntime as ort
+    ort = onnxruntime_module()
 
     available = set(ort.get_available_providers())
     if requested:
@@ -105,7 +122,7 @@ class FusionModel:
         providers: Sequence[str] | None = None,
         intra_op_threads: int | None = None,
     ) -> None:
-        import onnxruntime as ort
+        ort = onnxruntime_module()
 
         self.path = Path(path)
         self.contract: ModelContract = load_model_contract(self.path)
