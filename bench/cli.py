@@ -10,11 +10,14 @@ import importlib
 import sys
 
 BENCHMARKS = ("kafka", "ingest", "model", "fusion", "e2e", "evaluate")
+LONG_BENCHMARKS = ("soak",)  # half an hour by default: only when asked for by name, never in 'all'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``vigil bench`` arguments: which benchmark, then its own arguments."""
-    parser.add_argument("name", choices=(*BENCHMARKS, "all"), help="benchmark to run ('all': every one)")
+    parser.add_argument(
+        "name", choices=(*BENCHMARKS, *LONG_BENCHMARKS, "all"), help="benchmark to run ('all': every one)"
+    )
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
 
 
