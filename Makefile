@@ -25,14 +25,14 @@ $(PY):
 .venv:
 	ln -s $(VENV_HOME) .venv
 
-# Run time only (what a service image carries: no torch).
+# Run time only (what a service image carries: no torch), with ONNX Runtime for `vigil demo`.
 $(STAMP_RUN): | $(PY) .venv
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[fusion]'
 	touch $@
 
-# Everything: run time + training (torch 2.9.1 stack, pinned) + dev tools.
+# Everything: run time + ONNX Runtime + training (torch 2.9.1 stack, pinned) + dev tools.
 $(STAMP_ALL): | $(PY) .venv
-	$(PIP) install -q -e '.[train,dev]'
+	$(PIP) install -q -e '.[fusion,train,dev]'
 	touch $@ $(STAMP_RUN)
 
 install-run: $(STAMP_RUN)

@@ -121,3 +121,13 @@ def test_gpu_override_targets_fusion() -> None:
     load_config(
         ROOT / "deploy/compose/vigil.yaml", environ={k: str(v) for k, v in env.items() if k != "VIGIL_CONFIG"}
     )
+
+
+def test_model_commands_run_only_in_the_fusion_image() -> None:
+    """docker/Dockerfile has no ONNX Runtime (the [fusion] extra): fusion and demo, which run the
+    model, must use the image of docker/Dockerfile.fusion."""
+    for name, svc in VIGIL_SERVICES.items():
+        command = svc.get("command") or []
+        if command and command[0] in ("fusion", "demo", "evaluate"):
+            assert svc["build"]["dockerfile"] == "docker/Dockerfile.fusion", name
+            assert svc["image"].startswith("vigil-fusion:"), name

@@ -62,7 +62,28 @@ def test_service_image_is_multi_stage_with_healthcheck(name: str) -> None:
 def test_no_torch_in_images(name: str) -> None:
     for word, args in instructions(name):
         if word == "RUN" and "pip install" in args:
-            assert "torch" not in args and "[train" not in args and ".[" not in args, args
+            assert "torch" not in args and "[train" not in args, args
+            # the only extra an image installs: [fusion] (onnxruntime), in the fusion image only
+            extras = re.findall(r"\.\[([^\]]*)\]", args)
+            assert extras == (["fusion"] if name == "Dockerfile.fusion" else []), args
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.camera"])
+def test_ingest_alert_and_camera_images_carry_no_onnxruntime(name: str) -> None:
+    """onnxruntime(-gpu) is the [fusion] extra: `pip install .` in these images leaves it out."""
+    runs = " ".join(args for word, args in instructions(name) if word == "RUN")
+    assert "onnxruntime" not in runs and "[fusion]" not in runs
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not any(d.startswith("onnxruntime") for d in deps), deps
+
+
+@pytest.mark.parametrize("name", ALL_IMAGES)
+def test_tini_is_pid_1(name: str) -> None:
+    """An init in the image forwards SIGTERM and reaps children under compose and Kubernetes alike."""
+    entry = [args for word, args in final_stage(name) if word == "ENTRYPOINT"]
+    assert entry and entry[-1].startswith('["/usr/bin/tini", "--",'), entry
+    runs = " ".join(args for word, args in final_stage(name) if word == "RUN")
+    assert re.search(r"apt-get install [^&]*\btini\b", runs), "tini is not installed in the final stage"
 
 
 def test_fusion_base_cuda_matches_onnxruntime_gpu() -> None:
@@ -94,9 +115,10 @@ def test_fusion_image_has_cuda_and_onnxruntime_gpu() -> None:
         args for word, args in instructions("Dockerfile.fusion") if word == "ARG" and "CUDA_IMAGE=" in args
     ]
     assert bases and "nvidia/cuda:" in bases[0] and "cudnn" in bases[0] and "runtime" in bases[0]
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    # what `pip install .` installs: onnxruntime-gpu, and never torch
-    assert any(d.startswith("onnxruntime-gpu") for d in deps)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    # what `pip install ".[fusion]"` installs: onnxruntime-gpu, and never torch
+    assert any(d.startswith("onnxruntime-gpu") for d in project["optional-dependencies"]["fusion"])
+    deps = project["dependencies"] + project["optional-dependencies"]["fusion"]
     assert not any(d.startswith(("torch", "torchvision", "torchaudio")) for d in deps)
 
 
