@@ -60,12 +60,29 @@ def test_service_image_is_multi_stage_with_healthcheck(name: str) -> None:
 
 @pytest.mark.parametrize("name", ALL_IMAGES)
 def test_no_torch_in_images(name: str) -> None:
+    extras: set[str] = set()
     for word, args in instructions(name):
         if word == "RUN" and "pip install" in args:
             assert "torch" not in args and "[train" not in args, args
-            # the only extra an image installs: [fusion] (onnxruntime), in the fusion image only
-            extras = re.findall(r"\.\[([^\]]*)\]", args)
-            assert extras == (["fusion"] if name == "Dockerfile.fusion" else []), args
+            extras.update(re.findall(r"\.\[([^\]]*)\]", args))
+    # the only extra an image installs: [fusion] (onnxruntime), in the fusion image only
+    assert extras == ({"fusion"} if name == "Dockerfile.fusion" else set()), extras
+
+
+@pytest.mark.parametrize("name", ALL_IMAGES)
+def test_dependencies_are_installed_before_the_code_is_copied(name: str) -> None:
+    """A code change must not re-download every dependency (onnxruntime-gpu alone is ~340 MB):
+    the layer that installs them comes before the first COPY of code, the code goes in --no-deps."""
+    ins = instructions(name)
+    first_code = min(
+        i for i, (w, a) in enumerate(ins) if w == "COPY" and a.split()[0] in ("streaming", "services")
+    )
+    deps = [
+        i for i, (w, a) in enumerate(ins) if w == "RUN" and ("pip install ." in a or 'pip install ".[' in a)
+    ]
+    assert deps and deps[0] < first_code, "dependencies are installed after the code is copied"
+    code = [a for w, a in ins[first_code:] if w == "RUN" and "pip install" in a]
+    assert code and all("--no-deps" in a for a in code), code
 
 
 @pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.camera"])
