@@ -138,6 +138,20 @@ def test_runs_as_the_vigil_uid_with_the_compose_settings(images, image: str) -> 
     assert out.stdout.strip() == APP_UID
 
 
+def test_camera_image_makes_clips_and_has_every_element_of_the_rtsp_pipelines(images) -> None:
+    """The camera's entrypoint runs `vigil make-clip`, then rtsp_server.py whose launch lines use these
+    GStreamer elements: all must exist in the slimmed image (no -ugly, no -libav)."""
+    elements = ("filesrc", "queue", "qtdemux", "h264parse", "rtph264pay", "aacparse", "rtpmp4apay")
+    check = (
+        "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
+        "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+        f"print('missing:', [e for e in {elements!r} if Gst.ElementFactory.find(e) is None])"
+    )
+    script = f'vigil make-clip --duration 2 -o /tmp/c.mp4 && /usr/bin/python3 -c "{check}"'
+    out = podman("run", "--rm", *HARDENED, "--entrypoint", "sh", CAMERA, "-c", script, timeout=180)
+    assert "wrote /tmp/c.mp4" in out.stdout and "missing: []" in out.stdout, out.stdout + out.stderr
+
+
 def test_demo_raises_an_alert_in_the_fusion_image_read_only_without_capabilities(images) -> None:
     out = podman(
         "run",
