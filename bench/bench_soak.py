@@ -256,8 +256,8 @@ class Services:
 # -- plot -----------------------------------------------------------------------------------------
 def _nice_step(span: float, ticks: int) -> float:
     raw = max(span, 1e-9) / ticks
-    mag = 10 ** int(f"{raw:e}".split("e")[1])
-    return next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    mag = 10.0 ** int(f"{raw:e}".split("e")[1])
+    return float(next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw))
 
 
 def plot(rows: list[dict[str, float]], path: Path, title: str, width: int = 900, height: int = 480) -> None:
@@ -318,7 +318,7 @@ def _redis_len(stream: str) -> int | None:
     try:
         import redis
 
-        return int(redis.Redis(socket_timeout=5).xlen(stream))  # type: ignore[arg-type]
+        return int(redis.Redis(socket_timeout=5).xlen(stream))
     except Exception:
         return None
 
@@ -434,10 +434,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'service':8} {'RSS@1/3 MB':>11} {'end MB':>8} {'max MB':>8} {'growth last 2/3':>16}")
     verdict: Flatness | None = None
     for name in SERVICES:
-        f = flatness([(r["t_s"], r[f"{name}_rss_mb"]) for r in rows], args.tolerance)
+        judged = flatness([(r["t_s"], r[f"{name}_rss_mb"]) for r in rows], args.tolerance)
         if name == "fusion":
-            verdict = f
-        print(f"{name:8} {f.start:11.1f} {f.end:8.1f} {f.max:8.1f} {f.growth:+15.1%}")
+            verdict = judged
+        print(f"{name:8} {judged.start:11.1f} {judged.end:8.1f} {judged.max:8.1f} {judged.growth:+15.1%}")
     assert verdict is not None
     print(
         f"windows scored {rows[-1]['windows_scored']:.0f}, alerts delivered {rows[-1]['alerts_delivered']:.0f}, "

@@ -16,7 +16,9 @@ LONG_BENCHMARKS = ("soak",)  # half an hour by default: only when asked for by n
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``vigil bench`` arguments: which benchmark, then its own arguments."""
     parser.add_argument(
-        "name", choices=(*BENCHMARKS, *LONG_BENCHMARKS, "all"), help="benchmark to run ('all': every one)"
+        "name",
+        choices=(*BENCHMARKS, *LONG_BENCHMARKS, "all"),
+        help="benchmark to run ('all': every one but soak)",
     )
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
 
