@@ -61,6 +61,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d["teacher_cache"],
         help="folder for the aisfx wheel (fetched from PyPI with pip download --no-deps)",
     )
+    parser.add_argument(
+        "--mel-augment",
+        action="store_true",
+        help="re-hear each batch: level, colour, masks and ordinary backgrounds (models/augment.py; "
+        "measured in the model card, off by default)",
+    )
+    parser.add_argument(
+        "--mel-background-share",
+        type=float,
+        default=d["mel_background_share"],
+        help="share of training windows re-heard over an ordinary window's sound (0: none)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 

@@ -36,4 +36,8 @@ class TrainConfig:
     real_test_seed: int = 2_100_003
     # distillation from the aiSFX sound-effects embedding (models/teacher.py); 0 turns it off
     distill_weight: float = 0.5
+    # re-hear every batch in the feature domain: level, colour, ordinary backgrounds, masks
+    # (models/augment.py); off by default: measured, it traded class AP for window AP (model card)
+    mel_augment: bool = False
+    mel_background_share: float = 0.35  # share of windows re-heard over an ordinary window's sound
     teacher_cache: str = "~/.cache/vigil/wheels"

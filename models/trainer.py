@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.augment import MelAugment, augment_mel
 from models.contract import CLASSES
 from models.evaluate import MODES, real_report, report
 from models.net import DISTILL_DIM, FusionNet, count_parameters
@@ -247,9 +248,12 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         history = ck["history"]
         start_epoch = ck["epoch"]
         log(f"resumed from {ckpt_path} at epoch {start_epoch}")
+    augment = MelAugment(enabled=cfg.mel_augment, background_share=cfg.mel_background_share)
+    ordinary_rows = np.flatnonzero(tr.labels[:, 0] > 0.5)  # backgrounds come from these
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         erng = np.random.default_rng([cfg.seed, epoch])
+        arng = np.random.default_rng([cfg.seed, epoch, 1])  # augmentation: its own stream
         perm = erng.permutation(n)
         losses = []
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step")
@@ -260,13 +264,14 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
             mask = np.ones((len(idx), 2), np.float32)
             mask[r < cfg.modality_dropout, 0] = 0.0
             mask[(r >= cfg.modality_dropout) & (r < 2 * cfg.modality_dropout), 1] = 0.0
-            out_t = model.forward_features(v, mel, torch.from_numpy(mask), explain=False)
+            mel_np, mixed = augment_mel(mel.numpy(), tr.mel, ordinary_rows, arng, augment)
+            out_t = model.forward_features(v, torch.from_numpy(mel_np), torch.from_numpy(mask), explain=False)
             loss = loss_fn(out_t, y, cfg.aux_weight)
             if tr.teacher is not None and cfg.distill_weight > 0:
                 target = torch.from_numpy(tr.teacher[idx])
-                loss = loss + cfg.distill_weight * distill_loss(
-                    out_t[6], target, torch.from_numpy(mask[:, 0])
-                )
+                # the teacher heard the recording without the added background: no target there
+                heard = mask[:, 0] * (~mixed)
+                loss = loss + cfg.distill_weight * distill_loss(out_t[6], target, torch.from_numpy(heard))
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
