@@ -84,7 +84,7 @@ def images() -> dict[str, float]:
     t0 = time.monotonic()
     out = subprocess.run(
         ["bash", str(ROOT / "scripts" / "podman-images.sh")],
-        env={**podman_env(), "VIGIL_IMAGE_TAG": TAG},
+        env={**podman_env(), "PODMAN_IMAGE_TAG": TAG},
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,
