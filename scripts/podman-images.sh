@@ -6,6 +6,7 @@
 #   bash scripts/podman-images.sh                 # stand-ins (cached) + vigil, vigil-camera, vigil-fusion
 #   bash scripts/podman-images.sh standins        # only the stand-in base images
 #   bash scripts/podman-images.sh vigil camera    # only some Vigil images
+#   bash scripts/podman-images.sh kafka redis prometheus   # the compose stand-ins (not in the default set)
 #
 # THE STAND-INS ARE FOR TESTS ONLY. They are tagged with the names the Dockerfiles use
 # (docker.io/library/debian:bookworm-slim, docker.io/library/python:3.11-slim-bookworm) so the
@@ -15,28 +16,40 @@
 #     and a `python` link (the real image has a python.org build under /usr/local);
 #   - the fusion image is built on the Debian stand-in instead of its CUDA base (nvidia/cuda is not
 #     reachable here): ONNX Runtime uses its CPU provider there.
+#   - apache/kafka:4.1.0, redis:7.4-alpine, prom/prometheus:v3.5.0 (targets kafka, redis, prometheus:
+#     the third-party services of docker-compose.yml, to test it with podman-compose) <- the
+#     Debian stand-in plus Debian's openjdk-17-jre-headless and the Kafka jars of
+#     scripts/stack/kafka-pom.xml (4.4.0) with kafka-tools, Debian's redis-server (7.0), Debian's
+#     prometheus (2.42); deploy/podman/{kafka,redis,prometheus}-standin.Containerfile. Grafana has no
+#     Debian package: no stand-in, the compose test leaves it out.
 # Both stand-ins carry the HOST's CA bundle and pip.conf, so pip in a build trusts this machine's
 # HTTPS proxy; they are labelled org.vigil.test-stand-in=true. Never push them anywhere.
 #
 # Caches (so a warm run takes seconds): the debootstrapped rootfs as a tarball under
-# $VIGIL_PODMAN_CACHE (default ~/.cache/vigil/podman); the stand-ins in podman's storage, rebuilt
+# $PODMAN_STANDIN_CACHE (default ~/.cache/vigil/podman); the stand-ins in podman's storage, rebuilt
 # only when their inputs change (a hash in a label); podman's layer cache for the Vigil images
 # (the dependency layers are rebuilt only when pyproject.toml or the sources change).
 #
+# The Kafka jars are fetched once with Maven (~/.m2 as the stack's) into $PODMAN_STANDIN_CACHE/kafka-libs-*.
+#
 # Environment: CONTAINERS_CONF (default: deploy/podman/containers.conf of this checkout: runtime
-# runc, ulimits this machine allows), VIGIL_IMAGE_TAG (default "test"), DEBIAN_MIRROR (default: the
-# first Debian mirror of /etc/apt/sources.list*), VIGIL_PODMAN_REFRESH=1 to rebuild the stand-ins.
+# runc, ulimits this machine allows), PODMAN_IMAGE_TAG (default "test"), DEBIAN_MIRROR (default: the
+# first Debian mirror of /etc/apt/sources.list*), PODMAN_STANDIN_REFRESH=1 to rebuild the stand-ins.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/deploy/podman/containers.conf}"
-CACHE="${VIGIL_PODMAN_CACHE:-${HOME:-/root}/.cache/vigil/podman}"
-TAG="${VIGIL_IMAGE_TAG:-test}"
+CACHE="${PODMAN_STANDIN_CACHE:-${HOME:-/root}/.cache/vigil/podman}"
+TAG="${PODMAN_IMAGE_TAG:-test}"
 SUITE=bookworm
 DEBIAN_IMAGE=docker.io/library/debian:bookworm-slim
 PYTHON_IMAGE=docker.io/library/python:3.11-slim-bookworm
 STANDIN_LABEL=org.vigil.test-stand-in
 ROOTFS_IMAGE=localhost/vigil-standin/debian-rootfs:$SUITE
+# The third-party images of docker-compose.yml (test stand-ins: targets kafka, redis, prometheus)
+KAFKA_IMAGE=docker.io/apache/kafka:4.1.0
+REDIS_IMAGE=docker.io/library/redis:7.4-alpine
+PROMETHEUS_IMAGE=docker.io/prom/prometheus:v3.5.0
 
 log() { printf '[podman-images %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 now() { date +%s; }
@@ -73,7 +86,7 @@ image_label() {
 
 rootfs_tarball() {  # debootstrap once; the tarball is the cache
     local tarball="$CACHE/debian-$SUITE-minbase.tar"
-    if [[ -s "$tarball" && "${VIGIL_PODMAN_REFRESH:-0}" != 1 ]]; then
+    if [[ -s "$tarball" && "${PODMAN_STANDIN_REFRESH:-0}" != 1 ]]; then
         echo "$tarball"
         return
     fi
@@ -118,7 +131,7 @@ build_standins() {
         cat "$ROOT/deploy/podman/debian-standin.Containerfile" "$ROOT/deploy/podman/python-standin.Containerfile") \
         | sha256sum | cut -c1-16)"
     if [[ "$(image_label "$PYTHON_IMAGE" org.vigil.inputs)" == "$inputs" \
-        && "$(image_label "$DEBIAN_IMAGE" org.vigil.inputs)" == "$inputs" && "${VIGIL_PODMAN_REFRESH:-0}" != 1 ]]; then
+        && "$(image_label "$DEBIAN_IMAGE" org.vigil.inputs)" == "$inputs" && "${PODMAN_STANDIN_REFRESH:-0}" != 1 ]]; then
         log "stand-in base images up to date ($DEBIAN_IMAGE, $PYTHON_IMAGE; inputs $inputs)"
         return
     fi
@@ -147,6 +160,39 @@ build_vigil() {  # build_vigil NAME DOCKERFILE [podman build args...]
         -f "$ROOT/$dockerfile" -t "localhost/$name:$TAG" "$@" "$ROOT" >&2
 }
 
+kafka_libs() {  # the jars of scripts/stack/kafka-pom.xml + kafka-tools, fetched once into the cache
+    local pom="$ROOT/scripts/stack/kafka-pom.xml" version dir
+    version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")"
+    dir="$CACHE/kafka-libs-$(cat "$pom" | sha256sum | cut -c1-16)"
+    if ! compgen -G "$dir/kafka-tools-*.jar" >/dev/null; then
+        command -v mvn >/dev/null || { log "mvn missing: run scripts/install-system.sh"; exit 1; }
+        log "fetching Kafka $version jars with Maven into $dir (once)"
+        rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+        mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir.tmp" >&2
+        mvn -q -B -f "$pom" dependency:copy -Dartifact="org.apache.kafka:kafka-tools:$version" \
+            -DoutputDirectory="$dir.tmp" >&2
+        rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    fi
+    echo "$dir"
+}
+
+build_service_standin() {  # build_service_standin IMAGE CONTAINERFILE [CONTEXT]: a compose test stand-in
+    local image="$1" containerfile="$2" ctx="${3:-}"
+    if [[ -z "$ctx" ]]; then ctx="$(mktemp -d)"; fi
+    timed "stand-in $image" podman build --quiet --pull=never --network host --format docker --layers \
+        --build-arg "BASE_IMAGE=$DEBIAN_IMAGE" -f "$ROOT/deploy/podman/$containerfile" -t "$image" "$ctx" >/dev/null
+    rm -rf "$ctx"
+}
+
+build_kafka_standin() {
+    local ctx libs
+    libs="$(kafka_libs)"
+    ctx="$(mktemp -d)"
+    cp -r "$libs" "$ctx/libs"
+    cp -r "$ROOT/deploy/podman/kafka-standin" "$ctx/kafka-standin"
+    build_service_standin "$KAFKA_IMAGE" kafka-standin.Containerfile "$ctx"
+}
+
 targets=("$@")
 ((${#targets[@]})) || targets=(standins vigil camera fusion)
 t_all="$(now)"
@@ -157,9 +203,12 @@ for target in "${targets[@]}"; do
     vigil) build_vigil vigil docker/Dockerfile ;;
     camera) build_vigil vigil-camera docker/Dockerfile.camera ;;
     fusion) build_vigil vigil-fusion docker/Dockerfile.fusion --build-arg "CUDA_IMAGE=$DEBIAN_IMAGE" ;;
-    *) log "unknown target '$target' (standins, vigil, camera, fusion)"; exit 2 ;;
+    kafka) build_kafka_standin ;;
+    redis) build_service_standin "$REDIS_IMAGE" redis-standin.Containerfile ;;
+    prometheus) build_service_standin "$PROMETHEUS_IMAGE" prometheus-standin.Containerfile ;;
+    *) log "unknown target '$target' (standins, vigil, camera, fusion, kafka, redis, prometheus)"; exit 2 ;;
     esac
 done
 log "total: $(($(now) - t_all)) s"
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
-    | grep -E "^(localhost/vigil|$DEBIAN_IMAGE|$PYTHON_IMAGE)" >&2 || true
+    | grep -E "^(localhost/vigil|$DEBIAN_IMAGE|$PYTHON_IMAGE|$KAFKA_IMAGE|$REDIS_IMAGE|$PROMETHEUS_IMAGE)" >&2 || true
