@@ -98,6 +98,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--bitrate", type=int, default=None, help="video bit rate in bit/s (default: CRF 23)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same clip)")
+    parser.add_argument(
+        "--style",
+        choices=("basic", "scene"),
+        default="basic",
+        help="basic: a flash and a bang, for testing the plumbing (default); scene: the look of the "
+        "model's synthetic training data, which the bundled model recognises (as in vigil demo)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             audio=not args.no_audio,
             noise=args.noise,
             seed=args.seed,
+            style=args.style,
         )
     except ValueError as exc:
         print(f"vigil make-clip: {exc}", file=sys.stderr)

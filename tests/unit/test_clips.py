@@ -52,3 +52,14 @@ def test_no_audio_clip_has_video_only(tmp_path: Path) -> None:
 def test_bad_incident_is_a_usage_error() -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         clips.parse_incident("soon:gunshot")
+
+
+def test_make_clip_draws_the_training_look_on_request(tmp_path: Path) -> None:
+    from services.clips import main
+
+    basic, scene = tmp_path / "basic.mp4", tmp_path / "scene.mp4"
+    assert main(["-o", str(basic), "--duration", "2", "--incident", "1:gunshot"]) == 0
+    assert main(["-o", str(scene), "--duration", "2", "--incident", "1:gunshot", "--style", "scene"]) == 0
+    assert basic.read_bytes() != scene.read_bytes()
+    with pytest.raises(SystemExit):
+        main(["-o", str(tmp_path / "x.mp4"), "--style", "cartoon"])
