@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import redis
 
 from streaming.config import ConfigError, RedisConfig
 from streaming.redact import redact_url
-from streaming.tls import tls_mismatch
+from streaming.tls import TlsMismatch, tls_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,16 @@ class RedisSetupError(redis.RedisError):
     """Redis refuses this client for a reason that waiting will not fix (credentials, TLS): not an outage."""
 
 
-def setup_problem(exc: BaseException, config: RedisConfig) -> RedisSetupError | None:
+def setup_problem(exc: BaseException, config: RedisConfig, *, probe: bool = False) -> RedisSetupError | None:
     """``exc`` as a :class:`RedisSetupError` naming what to fix, if it is one; None for an outage.
 
     redis-py raises a wrong password as a ``ConnectionError`` and an untrusted certificate or a
     TLS mismatch as a closed connection, all of which look like Redis being away; retrying them
-    would hide the mistake behind "unavailable" forever. Never includes the password.
+    would hide the mistake behind "unavailable" forever. What the exception itself shows (a
+    refused password, a certificate that failed verification, a server that is not TLS) is read
+    from it; a plaintext client at a TLS port shows only a reset connection, which ``probe`` asks
+    the port about with one handshake (:mod:`streaming.tls`: up to a couple of seconds, so only
+    at start or before giving up, never in a retry loop). Never includes the password.
     """
     where = redact_url(config.url.get_secret_value())
     text = str(exc)
@@ -70,13 +75,21 @@ def setup_problem(exc: BaseException, config: RedisConfig) -> RedisSetupError | 
         )
     if not isinstance(exc, redis.ConnectionError):
         return None
-    url = urlsplit(config.url.get_secret_value())
-    mismatch = tls_mismatch(
-        url.hostname or "localhost",
-        url.port or 6379,
-        wants_tls=url.scheme == "rediss",
-        cafile=config.ssl_cafile,
-    )
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        mismatch: TlsMismatch | None = TlsMismatch("untrusted", str(cause.verify_message))
+    elif isinstance(cause, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(cause):
+        mismatch = TlsMismatch("server_plaintext")
+    elif probe:
+        url = urlsplit(config.url.get_secret_value())
+        mismatch = tls_mismatch(
+            url.hostname or "localhost",
+            url.port or 6379,
+            wants_tls=url.scheme == "rediss",
+            cafile=config.ssl_cafile,
+        )
+    else:
+        return None
     if mismatch is None:
         return None
     if mismatch.kind == "untrusted":

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             line = json.dumps(event, separators=(",", ":"), sort_keys=True) if args.json else pretty(event)
             print(line, flush=True)
     except redis.RedisError as exc:
-        problem = exc if isinstance(exc, RedisSetupError) else setup_problem(exc, config.redis)
+        problem = exc if isinstance(exc, RedisSetupError) else setup_problem(exc, config.redis, probe=True)
         if problem is not None:  # refused (credentials, TLS): say what to fix
             print(f"vigil alerts tail: {problem}", file=sys.stderr)
         else:

@@ -282,7 +282,7 @@ def test_plaintext_and_anonymous_clients_are_refused(secured_stack: SecuredStack
     )
     with pytest.raises(redis.ConnectionError) as caught:
         redis_client(plain_redis).ping()
-    problem = setup_problem(caught.value, plain_redis)
+    problem = setup_problem(caught.value, plain_redis, probe=True)
     assert problem is not None and "speaks TLS" in str(problem)
     nobody = config.redis.model_copy(update={"username": None, "password_file": None})
     with pytest.raises(redis.AuthenticationError) as caught_auth:
