@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,8 +81,32 @@ def _report_outage(outage: RedisOutage) -> None:
     print(f"vigil alerts tail: {outage.describe()}", file=sys.stderr, flush=True)
 
 
+def _stop_on_signals() -> dict[int, Any]:
+    """SIGTERM (docker/podman stop, Kubernetes) and SIGINT end a tail cleanly, exit 0.
+
+    SIGINT is set explicitly: a process started from a non-interactive shell's background job
+    inherits it ignored, and Python then never turns it into KeyboardInterrupt.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # called as a library from a worker thread: the caller owns the signals
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print alerts until the stream is drained (or forever with ``--follow``)."""
+    """Print alerts until the stream is drained (or forever with ``--follow``); 0 when stopped by a signal."""
+    before = _stop_on_signals()
+    try:
+        return _run(args)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -101,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"vigil alerts tail: redis: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
+    except (BrokenPipeError, KeyboardInterrupt):
         return 0
     finally:
         client.close()
