@@ -1,38 +1,38 @@
 # Vigil — the two commands a newcomer runs are `make demo` and `make test`.
 SHELL := /bin/bash
 PY_BOOT ?= python3
-# The virtualenv lives once per machine (torch alone is gigabytes); `.venv` in the checkout is a
-# link to it, so every clone on the machine (CI's included) shares one install. A real `.venv`
-# directory, if you made one, is used as it is.
-VENV_HOME ?= $(HOME)/.cache/vigil/venv-py311
-# Tools are called by the venv's real path, so console scripts get a shebang that outlives any
-# one checkout (a path through the link would die with the clone that installed them).
-VENV := $(if $(shell test -d .venv -a ! -L .venv && echo real),.venv,$(VENV_HOME))
+# Every checkout has its own `.venv`, installed exactly from the lock files (requirements/*.txt:
+# hash-pinned, compiled from pyproject.toml by scripts/lock.sh) by uv, which links the files from
+# its machine-wide cache (~/.cache/uv): torch is downloaded once per machine, and a new clone's
+# venv then takes seconds. An old `.venv` link to a shared venv (how checkouts used to work) is
+# replaced by the checkout's own.
+VENV := .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip
-# Stamps name the checkout and the dependency list: another clone or a changed pyproject.toml
-# re-runs pip (which skips what is already satisfied) and re-points the editable install here.
-DEPS_ID := $(shell (pwd; cat pyproject.toml) | md5sum | cut -c1-12)
-STAMP_RUN := $(VENV)/.installed-run-$(DEPS_ID)
-STAMP_ALL := $(VENV)/.installed-all-$(DEPS_ID)
+# Deferred: uv is installed (once per machine) only when a recipe needs it.
+UV = $(shell bash scripts/uv.sh)
+# Stamps name the lock: a changed lock file re-syncs the venv (uv removes what the lock dropped).
+LOCK_ID := $(shell cat requirements/*.txt | md5sum | cut -c1-12)
+STAMP_RUN := $(VENV)/.installed-run-$(LOCK_ID)
+STAMP_ALL := $(VENV)/.installed-all-$(LOCK_ID)
 
-.PHONY: data demo test test-unit lint stack-up stack-down install install-run install-system bench docs clean fuzz
+.PHONY: data demo test test-unit lint lock stack-up stack-down install install-run install-system bench docs clean fuzz
 
-$(PY):
-	$(PY_BOOT) -m venv $(VENV)
-	$(PIP) install -q -U pip
+# $(1): the lock file to install (the project itself goes on top, editable, without dependencies).
+define sync_venv
+	@if [ -L $(VENV) ]; then echo "replacing the link $(VENV) -> $$(readlink $(VENV)) with this checkout's own venv"; rm $(VENV); fi
+	@test -x $(PY) || $(UV) venv -q --python "$$($(PY_BOOT) -c 'import sys; print(sys.executable)')" $(VENV)
+	$(UV) pip sync -q --python $(PY) $(1)
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+endef
 
-.venv:
-	ln -s $(VENV_HOME) .venv
-
-# Run time only (what a service image carries: no torch), with ONNX Runtime for `vigil demo`.
-$(STAMP_RUN): | $(PY) .venv
-	$(PIP) install -q -e '.[fusion]'
+# Run time + ONNX Runtime, for `vigil demo` (what the fusion image carries: no torch).
+$(STAMP_RUN):
+	$(call sync_venv,requirements/fusion.txt)
 	touch $@
 
 # Everything: run time + ONNX Runtime + training (torch 2.9.1 stack, pinned) + dev tools.
-$(STAMP_ALL): | $(PY) .venv
-	$(PIP) install -q -e '.[fusion,train,dev]'
+$(STAMP_ALL):
+	$(call sync_venv,requirements/dev.txt)
 	touch $@ $(STAMP_RUN)
 
 install-run: $(STAMP_RUN)
@@ -73,6 +73,10 @@ fuzz: install
 		$(PY) tests/fuzz/fuzz_$$h.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 			-artifact_prefix=$(FUZZ_DIR)/$$h- $(FUZZ_DIR)/$$h tests/fuzz/corpus/$$h || exit 1; \
 	done
+
+# Recompile requirements/*.txt after editing pyproject.toml's dependencies (then commit them).
+lock:
+	bash scripts/lock.sh
 
 lint: install
 	$(VENV)/bin/ruff check .
