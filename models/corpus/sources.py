@@ -171,6 +171,30 @@ SOURCES: tuple[PackageSource, ...] = (
         )
     ),
     PackageSource(
+        "barrage",
+        _r("explosion", r"/sounds/expl\d\.wav$") + _r("gunshot", r"/sounds/(gunfire|autocannon)\.wav$"),
+        note="Barrage (shooting gallery): explosions and gunfire",
+    ),
+    PackageSource(
+        "boswars-data",
+        # infantry deaths cry out; the assault rifle and the gun turret fire bursts; grenade and
+        # rocket impacts and destroyed vehicles explode. Weapon sounds of the other units (medic,
+        # engineer, flamethrower APC) and the buildings' machinery are left out.
+        _r("scream", r"/units/(assault|bazoo|grenadier|engineer|medic)/\1_die\.wav$")
+        + _r("gunshot", r"/units/(assault/assault|gturret/gturret)_attack\.wav$")
+        + _r(
+            "explosion",
+            r"/sounds/(grenadier|bazoo)_g_hit\.wav$",
+            r"/units/(destroyer/destroyer\.die|harvester/harvester_die)\.wav$",
+        )
+        + _r(
+            "speech",
+            r"/units/(assault|bazoo|grenadier|engineer|medic)/\1(\.unit)?[._](select|action|ready|underattack)\.wav$",
+            r"/campaigns/tutorial/level01(-0\d)?\.wav$",
+        ),
+        note="Bos Wars (RTS): infantry voices and death cries, gunfire, explosions, tutorial narration",
+    ),
+    PackageSource(
         "brainparty-data",
         _r("glass_break", r"/glass_break\.wav$")
         + _r("gunshot", r"/gun[12]\.wav$")
@@ -196,6 +220,12 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("horn", r"/klaxon\.ogg$")
         + _r("other", r"/(laugh0\d|cow)\.ogg$")
         + _r("music", r"/tunes/"),
+    ),
+    PackageSource(
+        "ceferino-data",
+        _r("explosion", r"/sounds/(boom|explo)\.wav$") + _r("alarm", r"/sounds/alarma\.wav$"),
+        licence="GPL-2+",
+        holder="2004, 2005 Hugo Ruscitti",
     ),
     PackageSource(
         "chromium-bsu-data",
@@ -398,6 +428,18 @@ SOURCES: tuple[PackageSource, ...] = (
         dep5_prefix=("usr/share/games/scorched3d/", ""),
     ),
     PackageSource(
+        "simutrans-pak64",
+        _r("horn", r"/sound/boat-horn\.wav$")
+        + _r("vehicle", r"/sound/(bus|truck|diesel|steam|planelow|comet-jet)\.wav$")
+        + _r("alarm", r"/sound/crossing\.wav$")  # a level-crossing bell
+        + _r("explosion", r"/sound/explosion\.wav$")
+        + _r("other", r"/sound/(jackhammer|buzzsaw|tree-cutting)\.wav$")
+        + _r("water", r"/sound/Water\.wav$")
+        + _r("wind", r"/sound/arctic\.wav$")
+        + _r("nature", r"/sound/(forest|tropic|seagulls)\.wav$"),
+        note="Simutrans pak64 (transport simulation): road, rail and air traffic, horn, crossing bell, climates",
+    ),
+    PackageSource(
         "sonic-pi-samples",
         _r("other", r"/loop_3d_printer\.flac$", r"/misc_crow\.flac$", r"/mehackit_phone\d\.flac$")
         + _r("door", r"/perc_door\.flac$")
@@ -448,6 +490,13 @@ SOURCES: tuple[PackageSource, ...] = (
         ),
     ),
     PackageSource(
+        "tuxfootball",
+        _r("crowd", r"/sound/crowd(boo|cheer|ooh)\.wav$")
+        + _r("impact", r"/sound/kick\.wav$")
+        + _r("other", r"/sound/refwhistle(end|long|short|twice)\.wav$"),
+        note="Tux Football: stadium crowd (boos, cheers), ball kicks, referee whistles",
+    ),
+    PackageSource(
         "warmux-data",
         _r("music", r"/music/", r"/disco_grenade_music\.ogg$")
         + _r("scream", r"/voices/death\d\.ogg$")
@@ -459,6 +508,17 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("vehicle", r"/weapons/aircraft_flying\.ogg$"),
         licence="GPL-2+",
         holder="2001-2011 the WarMUX (Wormux) team and contributors",
+    ),
+    PackageSource(
+        "wordwarvi-sound",
+        # the voices are recorded at a low rate (aliased); synthetic_* sounds are left out
+        _r("scream", r"/sounds/(aaaah_it_burns|fallingscreamhi)\.ogg$")
+        + _r("fight", r"/sounds/(ooooof|ow_my_spine)\.ogg$")
+        + _r("explosion", r"/sounds/(big_explosion|bombexplosion|missile_explosion)\.ogg$")
+        + _r("impact", r"/sounds/(metal|stone)bang[1-4]\.ogg$", r"/sounds/(clang|new_ground_smack)\.ogg$")
+        + _r("door", r"/sounds/toyota_celica_cardoor_sample\.ogg$")
+        + _r("speech", r"/sounds/help_(down|up)_here\.ogg$"),
+        note="Word War vi: pain and falling screams, explosions, metal and stone bangs, a car door",
     ),
     PackageSource(
         "ufoai-sound",
