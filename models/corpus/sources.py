@@ -406,6 +406,33 @@ SOURCES: tuple[PackageSource, ...] = (
         dep5_prefix=("usr/share/games/minetest/games/minetest_game/", "mtg/"),
     ),
     PackageSource(
+        "redeclipse-data",
+        # weapons/player/sfx are the Red Eclipse team's (CC-BY-SA-3.0+); ambience credits freesound
+        # recordists and Q009's morph pack per file. The player's death and pain sounds are gore
+        # splats rather than voices, the voice taunts are radio-filtered: both left out, as are the
+        # sci-fi weapons (rifle, plasma, zapper, flamer), hums and machines.
+        _r(
+            "gunshot",
+            r"/sounds/weapons/(pistol|shotgun)/(primary|secondary)\d?\.ogg$",
+            r"/sounds/weapons/smg/(primary|secondary\d?)\.ogg$",
+        )
+        + _r("explosion", r"/sounds/weapons/(explode[23]|mine/explode\d?)\.ogg$")
+        + _r("impact", r"/sounds/weapons/thud\d?\.ogg$", r"/sounds/sfx/debris\d?\.ogg$")
+        + _r("footsteps", r"/sounds/player/(footstep|concstep)\d?\.ogg$")
+        + _r("thunder", r"/ambience/morph/stormbolts\.ogg$")
+        + _r("traffic", r"/ambience/distant_cars\.ogg$")
+        + _r("rain", r"/ambience/morph/(storm)?rain\.ogg$")
+        + _r(
+            "wind",
+            r"/ambience/(wind|blowwind|hollowwind|wastewind)\.ogg$",
+            r"/ambience/morph/(stormwind|wind\d)\.ogg$",
+        )
+        + _r("nature", r"/ambience/(forest\d|cycadas|nightcrickets)\.ogg$")
+        + _r("water", r"/ambience/(river|creek|water|waterfall|waterfall_huge)\.ogg$"),
+        holder="2009-2017 Red Eclipse Team; ambience: freesound recordists and Slawek 'Q009' Blauciak",
+        note="Red Eclipse (arena shooter): pistol, shotgun and SMG shots, grenade and mine blasts, steps, outdoor ambience",
+    ),
+    PackageSource(
         "scorched3d-data",
         _r("horn", r"/misc/carhorn\d\.wav$")
         + _r("applause", r"/misc/cheeringloop\.wav$")
@@ -565,7 +592,6 @@ SOURCE_BY_NAME: dict[str, PackageSource] = {s.name: s for s in SOURCES}
 
 # Checked and not used (package -> why); printed in the README.
 REJECTED: dict[str, str] = {
-    "redeclipse-data": "862 MB .deb for a few hundred weapon sounds; over the download budget",
     "torcs-data": "333 MB .deb; engine loops and a few crash sounds only",
     "widelands-data": "381 MB .deb; ambience and music the corpus already has",
     "naev-data": "350 MB .deb; space-game effects",
