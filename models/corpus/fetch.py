@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from models.corpus import audio
-from models.corpus.archive import deb_members, wheel_members
+from models.corpus.archive import cat_sounds, deb_members, wheel_members
 from models.corpus.dmx import dmx_to_wav, is_dmx, wad_lumps
 from models.corpus.licences import CopyrightInfo, acceptable, parse_copyright, stanza_for
 from models.corpus.manifest import DEFAULT_MANIFEST, CorpusEntry, load_manifest, write_manifest
@@ -169,7 +169,8 @@ def safe_name(member: str) -> str:
 def expand_members(items: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, str, bytes]]:
     """(member, suffix, encoded bytes) per sound. Containers are opened: a WAD gives one item per
     DMX lump (member ``<wad>#<LUMP>``), a pk3 (zip) one per audio file (``<pk3>#<path>``), a
-    SoundFont one per named sample (``<sf2>#<sample name>``)."""
+    SoundFont one per named sample (``<sf2>#<sample name>``), an OpenTTD sound catalogue one per
+    entry (``<cat>#<NN> <title>``)."""
     for member, data in items:
         low = member.lower()
         if low.endswith(".wad"):
@@ -179,6 +180,9 @@ def expand_members(items: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, st
         elif low.endswith(".sf2"):
             for name, rate, pcm in sf2_samples(data):
                 yield f"{member}#{name}", ".wav", pcm16_to_wav(pcm, rate)
+        elif low.endswith(".cat"):
+            for title, wav in cat_sounds(data):
+                yield f"{member}#{title}", ".wav", wav
         elif low.endswith(".pk3"):
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 for name in sorted(zf.namelist()):

@@ -55,8 +55,9 @@ RESERVED_ORIGINS = re.compile(
 )
 
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".ogg", ".flac", ".mp3", ".voc")
-# Archives holding sounds: Doom WADs (DMX lumps), Quake-style .pk3 (zip), SoundFont 2 banks.
-CONTAINER_SUFFIXES: tuple[str, ...] = (".wad", ".pk3", ".sf2")
+# Archives holding sounds: Doom WADs (DMX lumps), Quake-style .pk3 (zip), SoundFont 2 banks,
+# OpenTTD sound catalogues.
+CONTAINER_SUFFIXES: tuple[str, ...] = (".wad", ".pk3", ".sf2", ".cat")
 
 
 @dataclass(frozen=True)
@@ -406,6 +407,33 @@ SOURCES: tuple[PackageSource, ...] = (
         dep5_prefix=("usr/share/games/minetest/games/minetest_game/", "mtg/"),
     ),
     PackageSource(
+        "openttd-opensfx",
+        # entries of opensfx.cat (see models.corpus.archive.cat_sounds); member = "<cat>#<NN> <title>".
+        # Mostly freesound recordings edited for OpenTTD; the Toyland (cartoon) set is left out.
+        _r(
+            "vehicle",
+            r"\.cat#\d\d (Steam train station departure|Steam engine going in tunnel|Propeller plane start)$",
+            r"\.cat#\d\d (Early|Mach 1\+|Modern) jet take off$",
+            r"\.cat#\d\d (Diesel-electric|Maglev) train station departure$",
+            r"\.cat#\d\d (Helicopter|Modern bus start|Old bus start|Truck-old bus start, pull away( with horn)?)$",
+        )
+        + _r("horn", r"\.cat#\d\d (Ship horn|Ferry horn|Modern car horn)$")
+        + _r("alarm", r"\.cat#\d\d Level crossing$")
+        + _r("impact", r"\.cat#\d\d (Crash|Big crash|Road vehicle breakdown|Train-ship breakdown)$")
+        + _r("explosion", r"\.cat#\d\d Explosion$")
+        + _r("applause", r"\.cat#\d\d Applause$")
+        + _r("crowd", r"\.cat#\d\d Oooh sound$")
+        + _r(
+            "other",
+            r"\.cat#\d\d (Factory Whistle|Mining machinery|Cash till|Jackhammer|Sawmill|Lumber mill: Chainsaw)$",
+            r"\.cat#\d\d (Sheep|Cow|Horse)$",
+        )
+        + _r("wind", r"\.cat#\d\d (Heavy )?[Ww]ind$"),
+        licence="CC-BY-SA-3.0",
+        holder="OpenSFX authors (Janis Lukss, Wuzzy, Richard Wheeler; sources from freesound.org and pdsounds.org)",
+        note="OpenSFX (OpenTTD base sounds): trains, planes, buses, horns, level crossing, crashes, applause",
+    ),
+    PackageSource(
         "redeclipse-data",
         # weapons/player/sfx are the Red Eclipse team's (CC-BY-SA-3.0+); ambience credits freesound
         # recordists and Q009's morph pack per file. The player's death and pain sounds are gore
@@ -597,7 +625,6 @@ REJECTED: dict[str, str] = {
     "naev-data": "350 MB .deb; space-game effects",
     "ufoai-music": "210 MB .deb of music; ufoai-sound is used",
     "kobodeluxe-data": "no audio files (its sounds are synthesised at run time)",
-    "openttd-opensfx": "sounds packed in a .cat container; not worth a parser for train/vehicle noises",
     "pingus-data": "cartoon voices and plops only",
     "crossfire-client-sounds": "not in Debian 12 (crossfire-client ships the sounds)",
 }

@@ -206,3 +206,39 @@ def test_soundfont_samples_by_name():
         assert w.getnframes() == 100
     with pytest.raises(SoundFontError):
         sf2_samples(b"RIFF\0\0\0\0WAVE")
+
+
+def _cat(entries: list[tuple[bytes, bytes]]) -> bytes:
+    """An OpenTTD sound catalogue: (offset | flag, size) table, then length-prefixed names + WAVs."""
+    table_len = 8 * len(entries)
+    table, body = b"", b""
+    for name, wav in entries:
+        table += struct.pack("<II", (table_len + len(body)) | 0x8000_0000, len(wav))
+        body += bytes([len(name)]) + name + wav
+    return table + body
+
+
+def test_openttd_catalogue_titles_and_wavs():
+    from models.corpus.archive import CatalogueError, cat_sounds
+    from models.corpus.fetch import expand_members
+    from models.corpus.soundfont import pcm16_to_wav
+
+    wav = pcm16_to_wav(np.arange(40, dtype=np.int16).tobytes(), 11025)
+    cat = _cat(
+        [
+            (b'"Ship horn". Original "ship2.aif" by Leon Milo. License: CC BY 3.0.\0', wav),
+            (b'"Diesel/electric train". By Janis Lukss.\0', wav),
+            (b"Beep. By nobody\0", wav),
+        ]
+    )
+    got = list(cat_sounds(cat))
+    assert [t for t, _ in got] == ["00 Ship horn", "01 Diesel-electric train", "02 Beep"]
+    assert all(w == wav for _, w in got)
+    members = list(expand_members([("usr/share/games/openttd/baseset/opensfx/opensfx.cat", cat)]))
+    assert members[0][:2] == ("usr/share/games/openttd/baseset/opensfx/opensfx.cat#00 Ship horn", ".wav")
+    with pytest.raises(CatalogueError, match="no WAV"):
+        list(cat_sounds(_cat([(b'"x"\0', b"OggS" + b"\0" * 40)])))
+    with pytest.raises(CatalogueError, match="past the end"):
+        list(cat_sounds(_cat([(b'"x"\0', wav)])[:-1]))
+    with pytest.raises(CatalogueError, match="table length"):
+        list(cat_sounds(struct.pack("<II", 5, 1) + b"\0" * 8))
