@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real-test-windows", type=int, default=d["real_test_windows"])
     parser.add_argument("--real-seed", type=int, default=d["real_seed"])
     parser.add_argument(
+        "--generated-everyday",
+        type=int,
+        default=d["generated_everyday"],
+        help="generated sirens, horns and alarms (each) added to the train bank as hard negatives",
+    )
+    parser.add_argument(
         "--distill-weight",
         type=float,
         default=d["distill_weight"],

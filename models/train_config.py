@@ -34,6 +34,9 @@ class TrainConfig:
     real_seed: int = 11
     real_val_seed: int = 1_100_003
     real_test_seed: int = 2_100_003
+    # generated sirens, horns and alarms (each) added to the train bank as hard negatives: the
+    # corpus holds only a few real ones, and sirens fired most of 2.0.0's false alarms
+    generated_everyday: int = 0
     # distillation from the aiSFX sound-effects embedding (models/teacher.py); 0 turns it off
     distill_weight: float = 0.5
     # re-hear every batch in the feature domain: level, colour, ordinary backgrounds, masks

@@ -162,13 +162,15 @@ def load_corpus_features(
         if n <= 0:
             continue
         tch = teacher if split == "train" else None
-        path = _cache_path(out, f"data-{name}-seed{seed}-n{n}", tch is not None)
+        # the train bank's generated negatives change its windows: they name the cache too
+        extra = f"-e{cfg.generated_everyday}" if split == "train" and cfg.generated_everyday else ""
+        path = _cache_path(out, f"data-{name}-seed{seed}-n{n}{extra}", tch is not None)
         cached = path.exists()
 
         def build(split: str = split, n: int = n, seed: int = seed, tch: Teacher | None = tch) -> Features:
             bank = SoundBank.from_corpus(cfg.corpus_dir or "", [split])
             if split == "train":
-                add_generator_sounds(bank, np.random.default_rng([seed, 77]))
+                add_generator_sounds(bank, np.random.default_rng([seed, 77]), everyday=cfg.generated_everyday)
             log(f"  {split} sound bank: {len(bank.packages)} packages, {bank.summary()}")
             return featurize(make_real_dataset(bank, n, seed, frames, progress=True), model, teacher=tch)
 

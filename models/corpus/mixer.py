@@ -100,10 +100,14 @@ class SoundBank:
         return bank
 
 
-def add_generator_sounds(bank: SoundBank, rng: np.random.Generator, glass: int = 40, beds: int = 24) -> None:
+def add_generator_sounds(
+    bank: SoundBank, rng: np.random.Generator, glass: int = 40, beds: int = 24, everyday: int = 0
+) -> None:
     """Widen the bank with Vigil's own generator where real recordings are scarce: breaking glass
-    (a handful of real recordings exist) and ambience beds (traffic, babble, music, hum: the
-    corpus has little street sound). Their origin is ``models.synth``; the model card says so."""
+    (a handful of real recordings exist), ambience beds (traffic, babble, music, hum: the corpus
+    has little street sound) and, with ``everyday`` > 0, that many each of sirens, horns and
+    alarms as hard negatives (a few real ones exist; sirens fired most false alarms). Their origin
+    is ``models.synth``; the model card says so."""
     from models.synth import sounds
     from models.synth.scene import Scene
 
@@ -112,6 +116,11 @@ def add_generator_sounds(bank: SoundBank, rng: np.random.Generator, glass: int =
     for i in range(beds):
         bed = Scene.random(rng, 20.0).audio(SAMPLE_RATE)
         bank.add("bed", "generated", bed.astype(np.float32), "models.synth", f"scene-bed-{i}")
+    # Drawn after the glass and beds, so adding them leaves those exactly as before.
+    for i in range(everyday):
+        bank.add("negative", "siren", sounds.siren(rng, SAMPLE_RATE), "models.synth", f"siren-{i}")
+        bank.add("negative", "horn", sounds.horn(rng, SAMPLE_RATE), "models.synth", f"horn-{i}")
+        bank.add("negative", "alarm", sounds.alarm(rng, SAMPLE_RATE), "models.synth", f"alarm-{i}")
 
 
 def _segment(rng: np.random.Generator, clip: Audio, n: int) -> Audio:

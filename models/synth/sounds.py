@@ -222,3 +222,81 @@ def add_at(out: Audio, sound: Audio, start: int, gain: float) -> None:
     s0 = max(start, 0)
     e = min(start + sound.size, out.size)
     out[s0:e] += gain * sound[s0 - start : e - start]
+
+
+def _tone(freq_hz: np.ndarray, sr: int, harmonics: int, rolloff: float, phase0: float) -> Audio:
+    """A harmonic tone following the per-sample frequency track ``freq_hz`` (Hz), unit peak.
+    Harmonics above Nyquist are left out, so fast sweeps do not alias."""
+    phase = phase0 + 2 * np.pi * np.cumsum(freq_hz) / sr
+    out = np.zeros(freq_hz.size, np.float64)
+    for k in range(1, harmonics + 1):
+        audible = (k * freq_hz < 0.45 * sr).astype(np.float64)
+        out += audible * np.sin(k * phase) / k**rolloff
+    return _peak_norm(out)
+
+
+def siren(rng: np.random.Generator, sr: int) -> Audio:
+    """An emergency-vehicle siren passing by: a wail (slow sweep), a yelp (fast sweep) or a
+    two-tone hi-lo, with a slight Doppler drop and a swell as the vehicle nears and leaves.
+    Everyday sound, never an incident: a tonal glide the model must not take for a scream."""
+    dur = rng.uniform(2.5, 8.0)
+    n = int(dur * sr)
+    t = np.arange(n) / sr
+    kind = int(rng.integers(3))
+    lo = rng.uniform(450, 800)
+    hi = lo * rng.uniform(1.35, 2.2)
+    if kind == 0:  # wail
+        period = rng.uniform(2.5, 6.0)
+        track = lo + (hi - lo) * (0.5 - 0.5 * np.cos(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi)))
+    elif kind == 1:  # yelp
+        period = rng.uniform(0.18, 0.45)
+        track = lo + (hi - lo) * ((t / period + rng.uniform(0, 1)) % 1.0)
+    else:  # hi-lo, e.g. the European two-tone
+        period = rng.uniform(0.8, 1.6)
+        track = np.where(((t / period + rng.uniform(0, 1)) % 1.0) < 0.5, lo, lo * rng.uniform(1.2, 1.4))
+        glide = int(0.03 * sr)  # real two-tone sirens glide between their notes in a few tens of ms
+        track = np.convolve(np.pad(track, glide, mode="edge"), np.ones(glide) / glide, mode="same")[
+            glide:-glide
+        ]
+    doppler = 1.0 + rng.uniform(0.01, 0.05) * (0.5 - 1.0 / (1.0 + np.exp(-(t - dur / 2) / 0.6)))
+    tone = _tone(track * doppler, sr, int(rng.integers(3, 9)), rng.uniform(0.8, 1.6), rng.uniform(0, 6.3))
+    swell = np.exp(-(((t - rng.uniform(0.3, 0.7) * dur) / (dur * rng.uniform(0.3, 0.8))) ** 2))
+    return _peak_norm(tone * (0.2 + 0.8 * swell))
+
+
+def horn(rng: np.random.Generator, sr: int) -> Audio:
+    """A car or truck horn: one to three honks of two detuned, buzzy tones."""
+    f0 = rng.uniform(280, 520) if rng.random() < 0.8 else rng.uniform(120, 250)  # car / truck
+    honks = int(rng.integers(1, 4))
+    lengths = rng.uniform(0.12, 1.2, honks)
+    gaps = rng.uniform(0.08, 0.35, honks)
+    n = int((lengths.sum() + gaps.sum() + 0.1) * sr)
+    out = np.zeros(n, np.float64)
+    pos = 0
+    for length, gap in zip(lengths, gaps, strict=True):
+        m = int(length * sr)
+        track = np.full(m, f0)
+        pair = _tone(track, sr, 12, 0.7, 0.0) + 0.8 * _tone(track * rng.uniform(1.18, 1.3), sr, 12, 0.7, 1.0)
+        edge = max(int(0.01 * sr), 1)
+        env = np.minimum(np.minimum(np.arange(m) / edge, (m - np.arange(m)) / edge), 1.0)
+        out[pos : pos + m] += pair * env
+        pos += m + int(gap * sr)
+    return _peak_norm(out)
+
+
+def alarm(rng: np.random.Generator, sr: int) -> Audio:
+    """A beeping alarm (reversing truck, smoke detector, car alarm): a high tone switched on and
+    off, or a car alarm's stepped warble."""
+    dur = rng.uniform(1.5, 6.0)
+    n = int(dur * sr)
+    t = np.arange(n) / sr
+    if rng.random() < 0.6:
+        f = rng.uniform(900, 3500)
+        track = np.full(n, f)
+        on = ((t / rng.uniform(0.2, 1.0)) % 1.0) < rng.uniform(0.3, 0.6)
+    else:
+        step = rng.uniform(0.08, 0.3)
+        track = np.where(((t / step) % 2.0) < 1.0, rng.uniform(700, 1200), rng.uniform(1300, 2200))
+        on = np.ones(n, bool)
+    gate = np.convolve(on.astype(np.float64), np.ones(int(0.004 * sr)) / int(0.004 * sr), mode="same")
+    return _peak_norm(_tone(track, sr, int(rng.integers(1, 6)), 1.0, 0.0) * gate)
