@@ -355,6 +355,13 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("music", r"/stdmusic/"),
     ),
     PackageSource(
+        "freecol",
+        # musket volleys of the dragoons; artillery, bombard and ship cannonades
+        _r("gunshot", r"/resources/sound/attack/dragoon\.ogg$")
+        + _r("explosion", r"/resources/sound/attack/(artillery|bombard|naval)\.ogg$"),
+        note="FreeCol: cannon and musket fire (the 142 MB .deb is mostly graphics and music)",
+    ),
+    PackageSource(
         "freedink-data",
         # Most replacement sounds (punch, grunts, birds...) come from Battle for Wesnoth, a
         # reserved source (README-REPLACEMENTS.txt); only the scream recorded for FreeDink is used.
@@ -509,6 +516,16 @@ SOURCES: tuple[PackageSource, ...] = (
         note="drum hits and loops as musical hard negatives for bangs",
     ),
     PackageSource(
+        "torcs-data",
+        # car crashes, tyre squeal and a selection of ten of the recorded race-car engines
+        _r("impact", r"/data/sound/(crash\d|bottom_crash)\.wav$")
+        + _r(
+            "vehicle",
+            r"/data/sound/(skid_tyres|935|f360|ford1b|gt40|lotus|nsx|renault-v10|viper_long|alpha-romeo)\.wav$",
+        ),
+        note="TORCS (racing): crashes, tyre squeal, engines",
+    ),
+    PackageSource(
         "triplea",
         _r(
             "gunshot",
@@ -576,6 +593,14 @@ SOURCES: tuple[PackageSource, ...] = (
         note="Word War vi: pain and falling screams, explosions, metal and stone bangs, a car door",
     ),
     PackageSource(
+        "unknown-horizons",
+        _r("crowd", r"/content/audio/sounds/(main_square|tavern)\.ogg$")
+        + _r("impact", r"/content/audio/sounds/smith\.ogg$")
+        + _r("other", r"/content/audio/sounds/(ships_bell|chapel)\.ogg$")
+        + _r("speech", r"/content/audio/voice/(de|en|fr)/0/new_world/\d\.ogg$"),
+        note="Unknown Horizons: market square and tavern crowds, smithy, bells, narrated speech",
+    ),
+    PackageSource(
         "ufoai-sound",
         # sounds inside base/0snd.pk3 (zip); member = "<pk3>#sound/..."
         _r("glass_break", r"#sound/misc/breakglass\d+\.ogg$")
@@ -620,8 +645,12 @@ SOURCE_BY_NAME: dict[str, PackageSource] = {s.name: s for s in SOURCES}
 
 # Checked and not used (package -> why); printed in the README.
 REJECTED: dict[str, str] = {
-    "torcs-data": "333 MB .deb; engine loops and a few crash sounds only",
-    "widelands-data": "381 MB .deb; ambience and music the corpus already has",
+    "widelands-data": "381 MB .deb; work and animal sounds, many of unknown origin and licence in its own wl-sound-docu.csv",
+    "blobwars-data": "sound files have no extension (would need format sniffing); cartoon blobs",
+    "tuxmath-data": "Tux4Kids sounds, likely shared with the reserved tuxtype-data",
+    "atanks-data": "sounds are numbered (00.wav ... 40.wav): no path to label them by",
+    "marsshooter-data": "cartoon and sci-fi effects, announcer; music",
+    "asterisk-core-sounds-*": "Debian 12 has only en (reserved), es, fr, it and ru, all four already used",
     "naev-data": "350 MB .deb; space-game effects",
     "ufoai-music": "210 MB .deb of music; ufoai-sound is used",
     "kobodeluxe-data": "no audio files (its sounds are synthesised at run time)",
