@@ -47,10 +47,19 @@ HARDENED = (
     "--network",
     "none",
 )
-# docker/Dockerfile measured 422 MB on the python stand-in once onnxruntime left it (779 MB before
-# on the same stand-in); the bound leaves room for dependency updates without letting
-# onnxruntime-gpu back in unnoticed.
-MAX_VIGIL_IMAGE_BYTES = 520 * 10**6
+PYTHON_BASE = "docker.io/library/python:3.11-slim-bookworm"  # vigil's base (a test stand-in here)
+DEBIAN_BASE = "docker.io/library/debian:bookworm-slim"  # camera's, and fusion's instead of CUDA here
+MB = 10**6
+# Size bounds (issue 13; podman's .Size: uncompressed, base included): image -> (its base here, bound,
+# the REAL base's size at its upper estimate). The bases here are the test stand-ins: the python one
+# is about as big as the real python:3.11-slim-bookworm (~130-150 MB), the Debian one bigger than the
+# real debian:bookworm-slim (75 MB). So each bound is checked twice: on the measured size, and on what
+# the image adds to its base plus the real base at that estimate, so that it also holds on the real one.
+# Before the slimming: vigil 422 MB (ONNX Runtime already out: 779 MB before that), camera 975 MB.
+SIZE_BOUNDS = {
+    VIGIL: (PYTHON_BASE, 350 * MB, 150 * MB),
+    CAMERA: (DEBIAN_BASE, 500 * MB, 80 * MB),
+}
 BUILD_TIMEOUT_S = 3600
 
 
@@ -108,7 +117,7 @@ def container_name() -> Iterator[str]:
 def test_the_images_and_the_test_stand_ins_exist(images) -> None:
     for image in (VIGIL, CAMERA, FUSION):
         assert podman("image", "exists", image, check=False).returncode == 0, image
-    for base in ("docker.io/library/debian:bookworm-slim", "docker.io/library/python:3.11-slim-bookworm"):
+    for base in (DEBIAN_BASE, PYTHON_BASE):
         labels = inspect(base)["Config"].get("Labels") or {}
         assert labels.get("org.vigil.test-stand-in") == "true", f"{base} is not the labelled test stand-in"
 
@@ -139,9 +148,15 @@ def test_runs_as_the_vigil_uid_with_the_compose_settings(images, image: str) -> 
 
 
 def test_camera_image_makes_clips_and_has_every_element_of_the_rtsp_pipelines(images) -> None:
-    """The camera's entrypoint runs `vigil make-clip`, then rtsp_server.py whose launch lines use these
-    GStreamer elements: all must exist in the slimmed image (no -ugly, no -libav)."""
-    elements = ("filesrc", "queue", "qtdemux", "h264parse", "rtph264pay", "aacparse", "rtpmp4apay")
+    """The camera's entrypoint runs `vigil make-clip`, then rtsp_server.py: these GStreamer elements must
+    exist in the slimmed image (no -ugly, no -libav; of -good and -bad only the plugins it uses).
+    Its launch lines' elements; the RTSP server's own (rtpbin, UDP and TCP transports); the decoders
+    its discoverer needs to tell whether a clip has audio (it fails with "missing a plug-in" without)."""
+    elements = (
+        *("filesrc", "queue", "qtdemux", "h264parse", "rtph264pay", "aacparse", "rtpmp4apay"),
+        *("rtpbin", "udpsrc", "multiudpsink", "appsrc", "appsink"),
+        *("openh264dec", "faad", "decodebin", "typefind"),
+    )
     check = (
         "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
         "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
@@ -191,11 +206,27 @@ def test_ingest_alert_image_has_no_onnxruntime_and_still_reads_the_model_contrac
     )
 
 
-def test_ingest_alert_image_size_is_bounded(images) -> None:
-    size = int(inspect(VIGIL)["Size"])
-    print(f"{VIGIL}: {size / 1e6:.0f} MB")
-    assert size < MAX_VIGIL_IMAGE_BYTES, (
-        f"{VIGIL} is {size / 1e6:.0f} MB (bound {MAX_VIGIL_IMAGE_BYTES / 1e6:.0f} MB)"
+@pytest.mark.parametrize("image", [VIGIL, CAMERA, FUSION])
+def test_image_sizes(images, image: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each image carries only what its service runs: its size printed (shown without -s too), bounded
+    for ingest/alert and the camera (fusion: onnxruntime-gpu, and a CUDA base outside these tests)."""
+    size = int(inspect(image)["Size"])
+    if image not in SIZE_BOUNDS:
+        with capsys.disabled():
+            print(f"\n{image}: {size / MB:.0f} MB (on the Debian stand-in instead of its CUDA base)")
+        return
+    base, bound, real_base = SIZE_BOUNDS[image]
+    base_size = int(inspect(base)["Size"])
+    on_real_base = size - base_size + real_base
+    with capsys.disabled():
+        print(
+            f"\n{image}: {size / MB:.0f} MB ({(size - base_size) / MB:.0f} MB over the {base_size / MB:.0f} MB "
+            f"stand-in of {base}; {on_real_base / MB:.0f} MB on a {real_base / MB:.0f} MB real base)"
+        )
+    assert size <= bound, f"{image} is {size / MB:.0f} MB (bound {bound / MB:.0f} MB)"
+    assert on_real_base <= bound, (
+        f"{image} adds {(size - base_size) / MB:.0f} MB to its base: {on_real_base / MB:.0f} MB on the real "
+        f"{base} (bound {bound / MB:.0f} MB)"
     )
 
 
