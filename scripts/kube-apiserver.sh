@@ -5,7 +5,8 @@
 #
 #   bash scripts/kube-apiserver.sh build      # -> prints the bin dir (cached; idempotent)
 #   bash scripts/kube-apiserver.sh crds       # -> prints the CRD files the chart needs
-#   bash scripts/kube-apiserver.sh up DIR     # start both in DIR (kubeconfig: DIR/kubeconfig)
+#   bash scripts/kube-apiserver.sh up DIR     # start both in DIR (DIR/kubeconfig: contexts
+#                                             # admin, system:masters, and deployer, no rights)
 #   bash scripts/kube-apiserver.sh down DIR   # stop what `up DIR` started
 #
 # The module deploy/kube-apiserver pins k8s.io/kubernetes and its staging modules; etcd is the
@@ -107,7 +108,7 @@ free_port() {
 wait_ready() {
     local name="$1" pidfile="$2" log="$3" url="$4"
     shift 4
-    local deadline=$((SECONDS + ${KUBE_START_TIMEOUT:-120}))
+    local deadline=$((SECONDS + ${KUBE_START_TIMEOUT:-180}))
     until curl -fsS -o /dev/null "$@" "${url}" 2>/dev/null; do
         if ! kill -0 "$(cat "${pidfile}")" 2>/dev/null; then
             tail -n 30 "${log}" >&2
@@ -115,7 +116,7 @@ wait_ready() {
         fi
         ((SECONDS < deadline)) || {
             tail -n 30 "${log}" >&2
-            die "${name} not ready at ${url} after ${KUBE_START_TIMEOUT:-120} s (log: ${log})"
+            die "${name} not ready at ${url} after ${KUBE_START_TIMEOUT:-180} s (log: ${log})"
         }
         sleep 0.5
     done
@@ -126,7 +127,7 @@ cmd_up() {
     bin="$(cmd_build)"
     mkdir -p "${dir}"
     dir="$(cd "${dir}" && pwd)"
-    local etcd_port peer_port api_port token
+    local etcd_port peer_port api_port token deployer_token
     etcd_port="$(free_port)"
     peer_port="$(free_port)"
     api_port="$(free_port)"
@@ -143,15 +144,17 @@ cmd_up() {
     echo $! >"${dir}/etcd.pid"
     wait_ready etcd "${dir}/etcd.pid" "${dir}/etcd.log" "http://127.0.0.1:${etcd_port}/health"
 
-    # Serving certificate (self-signed, also the kubeconfig's CA), service-account key pair, and
-    # an admin token in system:masters.
+    # Serving certificate (self-signed, also the kubeconfig's CA), service-account key pair, an
+    # admin token in system:masters and a "deployer" token with no permissions until a
+    # (Cluster)RoleBinding grants some.
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=kube-apiserver" \
         -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
         -keyout "${dir}/serving.key" -out "${dir}/serving.crt" 2>/dev/null
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "${dir}/sa.key" 2>/dev/null
     openssl pkey -in "${dir}/sa.key" -pubout -out "${dir}/sa.pub" 2>/dev/null
     token="$(openssl rand -hex 24)"
-    echo "${token},admin,admin,system:masters" >"${dir}/tokens.csv"
+    deployer_token="$(openssl rand -hex 24)"
+    printf '%s\n' "${token},admin,admin,system:masters" "${deployer_token},deployer,deployer" >"${dir}/tokens.csv"
     echo "${token}" >"${dir}/token"
     chmod 600 "${dir}/tokens.csv" "${dir}/token" "${dir}/serving.key" "${dir}/sa.key"
 
@@ -187,10 +190,15 @@ users:
   - name: admin
     user:
       token: ${token}
+  - name: deployer
+    user:
+      token: ${deployer_token}
 contexts:
-  - name: test
+  - name: admin
     context: {cluster: test, user: admin}
-current-context: test
+  - name: deployer
+    context: {cluster: test, user: deployer}
+current-context: admin
 EOF
     chmod 600 "${dir}/kubeconfig"
     echo "${server}" >"${dir}/server"

@@ -79,7 +79,8 @@ class Cluster:
         assert resp.warnings == [], f"POST {path}: warnings {resp.warnings}"
         return resp
 
-    def helm(self, helm: str, *args: str) -> subprocess.CompletedProcess[str]:
+    def helm(self, helm: str, *args: str, user: str = "deployer") -> subprocess.CompletedProcess[str]:
+        """helm ARGS as USER: "deployer" has only what a RoleBinding grants, "admin" everything."""
         home = self.dir / "helm-home"
         env = {
             "PATH": "/usr/bin:/bin",
@@ -89,7 +90,8 @@ class Cluster:
             "HELM_CONFIG_HOME": str(home / "config"),
             "HELM_DATA_HOME": str(home / "data"),
         }
-        return subprocess.run([helm, *args], capture_output=True, text=True, timeout=300, env=env)
+        cmd = [helm, *args, "--kube-context", user]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
 
 
 def _script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -127,7 +129,9 @@ def cluster() -> Iterator[Cluster]:
         result = _script("up", str(tmp), timeout=BUILD_TIMEOUT_S)
         if result.returncode != 0:
             pytest.fail(f"kube-apiserver.sh up failed (rc {result.returncode}):\n{result.stderr[-4000:]}")
-        print(f"kube-apiserver up in {time.monotonic() - started:.1f} s")
+        # The build's timing (shown with pytest -s): "built in N s" or "already built".
+        built = [line for line in result.stderr.splitlines() if "built" in line]
+        print(*built, f"-> up in {time.monotonic() - started:.1f} s")
         ctx = ssl.create_default_context(cafile=str(tmp / "serving.crt"))
         c = Cluster(tmp, (tmp / "server").read_text().strip(), (tmp / "token").read_text().strip(), ctx)
         _apply_crds(c)
@@ -143,6 +147,38 @@ def restricted_namespace(cluster: Cluster, name: str) -> str:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": PSA_LABELS}},
     )
     return name
+
+
+# What installing the chart needs, and no more: namespaced objects only (helm keeps releases in
+# Secrets). The chart must install with this Role alone, as a team without cluster rights would.
+DEPLOYER_RULES = [
+    {"apiGroups": [""], "resources": ["configmaps", "secrets", "services", "serviceaccounts"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"]},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"]},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"]},
+    {"apiGroups": ["monitoring.coreos.com"], "resources": ["servicemonitors", "prometheusrules"]},
+    {"apiGroups": ["keda.sh"], "resources": ["scaledobjects", "triggerauthentications"]},
+]
+VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
+
+
+def grant_deployer(cluster: Cluster, ns: str) -> None:
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}"
+    cluster.create(
+        f"{rbac}/roles",
+        {
+            "metadata": {"name": "vigil-deployer"},
+            "rules": [{**rule, "verbs": VERBS} for rule in DEPLOYER_RULES],
+        },
+    )
+    cluster.create(
+        f"{rbac}/rolebindings",
+        {
+            "metadata": {"name": "vigil-deployer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "vigil-deployer"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "deployer"}],
+        },
+    )
 
 
 def resource_paths(cluster: Cluster) -> dict[tuple[str, str], tuple[str, str, bool]]:
@@ -172,6 +208,7 @@ def object_path(
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
 def test_profile_installs_without_warnings(cluster: Cluster, helm: str, profile: Path) -> None:
     ns = restricted_namespace(cluster, f"vigil-{profile.stem.removesuffix('-values')}")
+    grant_deployer(cluster, ns)
     result = cluster.helm(helm, "install", RELEASE, str(CHART), "--namespace", ns, "-f", str(profile))
     assert result.returncode == 0, f"helm install {profile.name}: {result.stderr}"
     # Any stderr line is a warning the API server (or helm) raised: PodSecurity "would violate",
@@ -227,7 +264,8 @@ def test_profile_installs_without_warnings(cluster: Cluster, helm: str, profile:
 
 def test_oracle_catches_restricted_violations(cluster: Cluster, helm: str, tmp_path: Path) -> None:
     """The checks above can fail: in the same kind of namespace an unhardened Pod is refused and
-    a chart with an unhardened Deployment installs only with a PodSecurity warning on stderr."""
+    a chart with an unhardened Deployment installs only with a PodSecurity warning on stderr; the
+    deployer cannot install where no RoleBinding lets it."""
     ns = restricted_namespace(cluster, "oracle")
     # No controller manager creates the namespace's default ServiceAccount, which Pod admission
     # looks up before Pod Security.
@@ -261,6 +299,11 @@ def test_oracle_catches_restricted_violations(cluster: Cluster, helm: str, tmp_p
         },
     }
     (chart / "templates" / "deployment.yaml").write_text(yaml.safe_dump(deployment))
-    result = cluster.helm(helm, "install", "unhardened", str(chart), "--namespace", ns)
+    result = cluster.helm(helm, "install", "unhardened", str(chart), "--namespace", ns, user="admin")
     assert result.returncode == 0, result.stderr
     assert "would violate PodSecurity" in result.stderr, result.stderr
+
+    # RBAC is enforced: the deployer has no RoleBinding in this namespace.
+    denied = cluster.helm(helm, "install", RELEASE, str(CHART), "--namespace", ns, "-f", str(PROFILES[0]))
+    assert denied.returncode != 0
+    assert "forbidden" in denied.stderr, denied.stderr
