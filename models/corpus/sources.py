@@ -355,6 +355,13 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("music", r"/stdmusic/"),
     ),
     PackageSource(
+        "foobillardplus-data",
+        _r("applause", r"/data/applause\.wav$")
+        + _r("crowd", r"/data/ooh\.wav$")
+        + _r("impact", r"/data/(ballinhole|balloutoftable)\.wav$"),
+        note="FooBillard++ (billiards): applause, an audience's ooh, balls dropping",
+    ),
+    PackageSource(
         "freecol",
         # musket volleys of the dragoons; artillery, bombard and ship cannonades
         _r("gunshot", r"/resources/sound/attack/dragoon\.ogg$")
@@ -378,6 +385,15 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("scream", r"#DS(PDIEHI|PLDETH)$")
         + _r("door", r"#DS(DOROPN|DORCLS|BDOPN|BDCLS)$"),
         note="sound lumps (DMX) parsed out of freedoom1.wad / freedoom2.wad",
+    ),
+    PackageSource(
+        "gigalomania-data",
+        # woodbrk.wav is Freeciv's (a val package): skipped
+        _r("fight", r"/sound/pain1\.wav$")
+        + _r("explosion", r"/sound/bomb\.wav$")
+        + _r("vehicle", r"/sound/(biplane|jetplane)\.ogg$"),
+        skip=(r"/sound/woodbrk\.wav$",),
+        note="Gigalomania: a pain cry (Michel Baradari), a bomb (Mike Koenig), biplane and jet",
     ),
     PackageSource(
         "lugaru-data",
@@ -412,6 +428,14 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("water", r"/env_sounds_water\.\d\.ogg$")
         + _r("impact", r"/default_(dig_(choppy|cracky)|place_node_hard|dug_metal)(\.\d)?\.ogg$"),
         dep5_prefix=("usr/share/games/minetest/games/minetest_game/", "mtg/"),
+    ),
+    PackageSource(
+        "netpanzer-data",
+        # scream_1/scream_2/scream_ohgod.wav are copies of yessir.wav (a placeholder voice): not screams
+        _r("gunshot", r"/sound/battle_mg1\.wav$")
+        + _r("explosion", r"/sound/expl_\d\.wav$")
+        + _r("vehicle", r"/sound/(hevidle|hevmov|hevstart|tankidle)\.wav$"),
+        note="NetPanzer (tank battles): machine-gun bursts, explosions, tank engines",
     ),
     PackageSource(
         "openttd-opensfx",
@@ -514,6 +538,13 @@ SOURCES: tuple[PackageSource, ...] = (
         holder="Samuel Aaron and the Sonic Pi sample contributors",
         dep5_prefix=("usr/share/sonic-pi/", "etc/"),
         note="drum hits and loops as musical hard negatives for bangs",
+    ),
+    PackageSource(
+        "starfighter-data",
+        _r("scream", r"/sound/maledeath\.ogg$")
+        + _r("explosion", r"/sound/explode\d?\.ogg$")
+        + _r("vehicle", r"/sound/flyby\.ogg$"),
+        note="Project: Starfighter: a man's death cry, explosions, a jet fly-by (lasers and plasma left out)",
     ),
     PackageSource(
         "torcs-data",
