@@ -393,6 +393,7 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("explosion", r"/sound/bomb\.wav$")
         + _r("vehicle", r"/sound/(biplane|jetplane)\.ogg$"),
         skip=(r"/sound/woodbrk\.wav$",),
+        holder="Mark Harman; sounds: Michel Baradari, Mike Koenig, jobromedia, yd",
         note="Gigalomania: a pain cry (Michel Baradari), a bomb (Mike Koenig), biplane and jet",
     ),
     PackageSource(
