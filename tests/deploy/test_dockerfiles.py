@@ -60,13 +60,15 @@ def test_service_image_is_multi_stage_with_healthcheck(name: str) -> None:
 
 @pytest.mark.parametrize("name", ALL_IMAGES)
 def test_no_torch_in_images(name: str) -> None:
-    extras: set[str] = set()
+    locks: set[str] = set()
     for word, args in instructions(name):
         if word == "RUN" and "pip install" in args:
             assert "torch" not in args and "[train" not in args, args
-            extras.update(re.findall(r"\.\[([^\]]*)\]", args))
-    # the only extra an image installs: [fusion] (onnxruntime), in the fusion image only
-    assert extras == ({"fusion"} if name == "Dockerfile.fusion" else set()), extras
+        if word == "COPY":
+            locks.update(re.findall(r"requirements/(\w+)\.txt", args))
+    # the lock an image installs: fusion (run time + onnxruntime) in the fusion image only, run
+    # time elsewhere; neither holds torch (tests/deploy/test_lock.py)
+    assert locks == ({"fusion"} if name == "Dockerfile.fusion" else {"run"}), locks
 
 
 @pytest.mark.parametrize("name", ALL_IMAGES)
@@ -78,7 +80,9 @@ def test_dependencies_are_installed_before_the_code_is_copied(name: str) -> None
         i for i, (w, a) in enumerate(ins) if w == "COPY" and a.split()[0] in ("streaming", "services")
     )
     deps = [
-        i for i, (w, a) in enumerate(ins) if w == "RUN" and ("pip install ." in a or 'pip install ".[' in a)
+        i
+        for i, (w, a) in enumerate(ins)
+        if w == "RUN" and "pip install --require-hashes -r requirements" in a
     ]
     assert deps and deps[0] < first_code, "dependencies are installed after the code is copied"
     code = [a for w, a in ins[first_code:] if w == "RUN" and "pip install" in a]

@@ -75,3 +75,20 @@ def test_make_installs_from_the_locks() -> None:
     assert "$(call sync_venv,requirements/dev.txt)" in makefile
     assert "$(call sync_venv,requirements/fusion.txt)" in makefile
     assert "pip install -q -e '.[" not in makefile  # never pyproject's ranges
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "lock"),
+    [("Dockerfile", "run"), ("Dockerfile.camera", "run"), ("Dockerfile.fusion", "fusion")],
+)
+def test_images_install_from_the_locks(dockerfile: str, lock: str) -> None:
+    text = (ROOT / "docker" / dockerfile).read_text()
+    assert f"COPY requirements/{lock}.txt ./requirements.txt" in text
+    installs = [i.rstrip(" \\") for i in re.findall(r"pip install [^\n&]*", text)]
+    assert "pip install --require-hashes -r requirements.txt" in installs
+    # Anything else pip installs is the project itself, without dependencies: no unpinned upgrade.
+    assert all(i.startswith(("pip install --require-hashes", "pip install --no-deps .")) for i in installs), (
+        installs
+    )
+    ignore = (ROOT / "docker" / f"{dockerfile}.dockerignore").read_text()
+    assert "!requirements/**" in ignore.splitlines()
