@@ -41,6 +41,7 @@ install: $(STAMP_ALL)
 install-system:
 	bash scripts/install-system.sh
 	bash scripts/install-helm.sh  # helm for tests/deploy, built from the Go module proxy into .stack/bin
+	bash scripts/kube-apiserver.sh build  # kube-apiserver + etcd for tests/deploy/test_helm_apiserver.py, from the Go module proxy
 
 demo: install-run
 	$(VENV)/bin/vigil demo
