@@ -28,15 +28,15 @@ class TrainConfig:
     # the training set; val-split windows are watched per epoch; test-split (leave-package-out)
     # windows are reported once, at the end
     corpus_dir: str | None = None
-    real_train_windows: int = 8000
+    real_train_windows: int = 10000
     real_val_windows: int = 600
     real_test_windows: int = 1200
     real_seed: int = 11
     real_val_seed: int = 1_100_003
     real_test_seed: int = 2_100_003
     # generated sirens, horns and alarms (each) added to the train bank as hard negatives: the
-    # corpus holds only a few real ones, and sirens fired most of 2.0.0's false alarms
-    generated_everyday: int = 0
+    # corpus holds only a few real ones (model 2.1.0 was trained with 30)
+    generated_everyday: int = 30
     # distillation from the aiSFX sound-effects embedding (models/teacher.py); 0 turns it off
     distill_weight: float = 0.5
     # re-hear every batch in the feature domain: level, colour, ordinary backgrounds, masks

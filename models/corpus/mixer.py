@@ -106,7 +106,7 @@ def add_generator_sounds(
     """Widen the bank with Vigil's own generator where real recordings are scarce: breaking glass
     (a handful of real recordings exist), ambience beds (traffic, babble, music, hum: the corpus
     has little street sound) and, with ``everyday`` > 0, that many each of sirens, horns and
-    alarms as hard negatives (a few real ones exist; sirens fired most false alarms). Their origin
+    alarms as hard negatives (the corpus has only a few real ones). Their origin
     is ``models.synth``; the model card says so."""
     from models.synth import sounds
     from models.synth.scene import Scene
