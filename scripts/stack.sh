@@ -28,6 +28,16 @@ HERE="$ROOT/scripts/stack"
 STACK="${STACK_DIR:-$ROOT/.stack}"
 PY="${STACK_PYTHON:-$ROOT/.venv/bin/python}"
 SYS_PY="${STACK_SYSTEM_PYTHON:-/usr/bin/python3}"
+
+# A KRaft cluster id: 16 random bytes, URL-safe base64 without padding. Like Kafka's own
+# Uuid.randomUuid, never one that starts with '-': `format --cluster-id -x...` is then read as an
+# option and fails (1 run in 64 did).
+new_cluster_id() {
+    "$SYS_PY" -c 'import base64, uuid
+while (s := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+    pass
+print(s)'
+}
 LOGS="$STACK/logs"
 PIDS="$STACK/pids"
 CLIPS="$STACK/clips"
@@ -129,7 +139,7 @@ kafka_up() {
         if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
             log "formatting the KRaft log dir (once)"
             local cluster_id
-            cluster_id="$("$SYS_PY" -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+            cluster_id="$(new_cluster_id)"
             "${JAVA_CMD[@]}" kafka.tools.StorageTool format --cluster-id "$cluster_id" \
                 --config "$KAFKA_DIR/server.properties" >>"$LOGS/kafka-format.log" 2>&1 ||
                 die "kafka storage format failed" "$LOGS/kafka-format.log"
@@ -266,7 +276,7 @@ secure_kafka_up() {
         if [[ ! -f "$dir/data/meta.properties" ]]; then
             log "formatting the secured KRaft log dir with its SCRAM users (once)"
             local cluster_id
-            cluster_id="$("$SYS_PY" -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+            cluster_id="$(new_cluster_id)"
             "${JAVA_CMD[@]}" kafka.tools.StorageTool format --cluster-id "$cluster_id" --config "$props" \
                 --add-scram "SCRAM-SHA-512=[name=admin,password=$(secret kafka-admin)]" \
                 --add-scram "SCRAM-SHA-512=[name=vigil,password=$(secret kafka-vigil)]" \
