@@ -117,7 +117,7 @@ class Producer(Protocol):
         ...
 
     def close(self, timeout: float | None = None) -> None:
-        """Flush and release resources."""
+        """Flush and release resources, within ``timeout`` in all (records still queued then are dropped)."""
         ...
 
 
@@ -145,8 +145,11 @@ class Consumer(Protocol):
         """Fetch records (possibly none) from unpaused partitions; keeps the group membership alive."""
         ...
 
-    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        """Commit, per partition, the offset of the NEXT record to read (last processed + 1)."""
+    def commit(self, offsets: Mapping[TopicPartition, int], timeout_s: float | None = None) -> None:
+        """Commit, per partition, the offset of the NEXT record to read (last processed + 1).
+
+        Raises :class:`BusError` when not done within ``timeout_s`` (None: the client's request
+        timeout); never waits longer, so a stopping service can bound its final commit."""
         ...
 
     def committed(self, tp: TopicPartition) -> int | None:
@@ -181,8 +184,8 @@ class Consumer(Protocol):
         """The log-end offsets (next offset to be written) of ``tps``."""
         ...
 
-    def close(self) -> None:
-        """Leave the group without committing anything."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Leave the group without committing anything, waiting at most ``timeout_s`` for the broker."""
         ...
 
 

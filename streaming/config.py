@@ -356,6 +356,15 @@ class VigilConfig(_Strict):
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     alert: AlertConfig = Field(default_factory=AlertConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    shutdown_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="After SIGTERM, the most seconds a service spends on in-flight work (flush, final "
+        "commit, leaving its group), even with Kafka or Redis away; a watchdog ends the process 2 s "
+        "later. Keep it plus 2 s under the orchestrator's grace period (compose: 10 s; Kubernetes: "
+        "terminationGracePeriodSeconds, 30 s unless set).",
+    )
 
     @field_validator("cameras")
     @classmethod

@@ -270,6 +270,11 @@ def connect_with_retry(
             sleep(delay)
 
 
+def _ms(timeout_s: float | None) -> int | None:
+    """kafka-python's ``timeout_ms`` for a timeout in seconds (None stays None: its own default)."""
+    return None if timeout_s is None else max(1, int(timeout_s * 1000))
+
+
 def _wrap(exc: BaseException, context: str) -> BusError:
     if isinstance(exc, BusError):
         return exc
@@ -582,13 +587,16 @@ class KafkaBusProducer:
             raise _wrap(exc, f"Kafka at {self._bootstrap}: flush") from None
 
     def close(self, timeout: float | None = None) -> None:
-        """Flush what is queued (best effort within ``timeout``) and close."""
+        """Flush what is queued and close, within ``timeout`` in all (best effort: a broker that is
+        away keeps what is still queued then, and it is dropped)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             self._producer.flush(timeout)
         except kerr.KafkaError as exc:
             log.warning("Kafka at %s: flush on close failed: %s", self._bootstrap, describe_error(exc))
         try:
-            self._producer.close(timeout=timeout)
+            # kafka-python's close flushes again before it gives up: give it only what is left
+            self._producer.close(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
         except kerr.KafkaError as exc:  # it flushes again: a broker still away must not raise here
             log.warning("Kafka at %s: close: %s", self._bootstrap, describe_error(exc))
 
@@ -722,8 +730,9 @@ class KafkaBusConsumer:
         except AttributeError:
             return True
 
-    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        """Commit exactly ``offsets`` (next offset to read per partition), synchronously."""
+    def commit(self, offsets: Mapping[TopicPartition, int], timeout_s: float | None = None) -> None:
+        """Commit exactly ``offsets`` (next offset to read per partition), synchronously, within
+        ``timeout_s`` (None: the consumer's request timeout)."""
         if not offsets:
             return
         assigned = self._consumer.assignment()
@@ -732,7 +741,7 @@ class KafkaBusConsumer:
                 raise BusError(f"commit for {tp} refused: not assigned to this member (rebalanced)")
         request = {_ktp(tp): OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
         try:
-            self._consumer.commit(offsets=request)
+            self._consumer.commit(offsets=request, timeout_ms=_ms(timeout_s))
         except kerr.KafkaError as exc:
             raise _wrap(exc, self._context(f"commit {dict(offsets)}")) from None
 
@@ -789,10 +798,10 @@ class KafkaBusConsumer:
             raise _wrap(exc, self._context("end offsets")) from None
         return {_tp(k): int(v) for k, v in ends.items()}
 
-    def close(self) -> None:
-        """Leave the group without committing anything."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Leave the group without committing anything, within ``timeout_s`` (None: the request timeout)."""
         if not self._closed:
             self._closed = True
             if self._listener is not None:
                 self._listener.closing = True
-            self._consumer.close(autocommit=False)
+            self._consumer.close(autocommit=False, timeout_ms=_ms(timeout_s))

@@ -275,8 +275,8 @@ class MemoryConsumer:
                     return []
                 self._bus._data_arrived.wait(min(remaining, 0.05))
 
-    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        """Store ``offsets`` (next offset to read) for the group."""
+    def commit(self, offsets: Mapping[TopicPartition, int], timeout_s: float | None = None) -> None:
+        """Store ``offsets`` (next offset to read) for the group (at once: ``timeout_s`` is moot)."""
         self._bus._commit(self, offsets)
 
     def committed(self, tp: TopicPartition) -> int | None:
@@ -319,7 +319,7 @@ class MemoryConsumer:
         with self._bus._lock:
             return {tp: self._bus._topics[tp.topic][tp.partition].end_offset for tp in tps}
 
-    def close(self) -> None:
+    def close(self, timeout_s: float | None = None) -> None:
         """Leave the group; nothing is committed."""
         if not self._closed:
             self._closed = True

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     port = config.http.port if config.http.port is not None else DEFAULT_PORT
     # signals first: a SIGTERM while Kafka is still unreachable must stop the start-up wait
-    shutdown = ServiceShutdown()
+    shutdown = ServiceShutdown(budget_s=config.shutdown_timeout_s, name="vigil alert")
     health = HealthServer(registry, config.http.host, port).start()
     health.add_readiness(shutdown.started_check)
     bus = make_bus(config, client_id="vigil-alert", stop=shutdown.event)

@@ -25,6 +25,7 @@ from streaming.bus import Bus, BusError, Consumer, Record, TopicPartition
 from streaming.config import VigilConfig
 from streaming.deadletter import DeadLetterSink
 from streaming.observability import Heartbeat
+from streaming.runtime import StopBudget
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class AlertService:
         self._producer = bus.producer(client_id="vigil-alert")
         self._dead = DeadLetterSink(self._producer, config.topics.dead_letter, "alert", registry)
         self._stop = threading.Event()
+        self._stop_budget = StopBudget(config.shutdown_timeout_s)  # leaving the group, closing: in all
         self._joined = threading.Event()
         self._progress: dict[TopicPartition, int] = {}  # next offset after the last processed record
         self._committed: dict[TopicPartition, int] = {}
@@ -86,7 +88,9 @@ class AlertService:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Ask the loop to finish (it returns after the current record)."""
+        """Ask the loop to finish (it returns after the current record, then closes within the
+        configured ``shutdown_timeout_s``)."""
+        self._stop_budget.start()
         self._stop.set()
 
     @property
@@ -125,8 +129,11 @@ class AlertService:
         except StoreStopped:
             log.info("alert service stopping with undelivered alerts (their scores stay uncommitted)")
         finally:
-            consumer.close()
-            self._producer.close(timeout=10)
+            try:
+                consumer.close(timeout_s=self._stop_budget.left())
+            except Exception as exc:  # the new owner replays from the last commit: deduplicated
+                log.warning("alert: leaving the group failed: %s", exc)
+            self._producer.close(timeout=self._stop_budget.left())
 
     # -- rebalance listener -----------------------------------------------------------------------
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -214,7 +221,8 @@ class AlertService:
             if self._committed.get(tp) != safe:
                 offsets[tp] = safe
         if offsets:
-            consumer.commit(offsets)
+            # bounded by the shutdown budget: a commit under way at SIGTERM (Kafka away) must end in it
+            consumer.commit(offsets, self.config.shutdown_timeout_s)
             self._committed.update(offsets)
 
     def _update_open_gauge(self) -> None:

@@ -31,6 +31,12 @@ from services.alert.render import pretty
 from streaming.alert_store import RedisSetupError, setup_problem
 from streaming.alerts_client import AlertsClient, RedisOutage
 from streaming.config import ConfigError, load_config
+from streaming.runtime import StopWatchdog
+
+# After SIGTERM/SIGINT a tail blocked in C (resolving a Redis host whose DNS went away with the
+# stack) is ended this long after the signal, still with exit 0: a tail loses nothing by stopping
+# (a group re-reads what it did not acknowledge).
+TAIL_STOP_BUDGET_S = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,27 +87,37 @@ def _report_outage(outage: RedisOutage) -> None:
     print(f"vigil alerts tail: {outage.describe()}", file=sys.stderr, flush=True)
 
 
-def _stop_on_signals() -> dict[int, Any]:
+def _stop_on_signals() -> tuple[dict[int, Any], StopWatchdog | None]:
     """SIGTERM (docker/podman stop, Kubernetes) and SIGINT end a tail cleanly, exit 0.
 
     SIGINT is set explicitly: a process started from a non-interactive shell's background job
-    inherits it ignored, and Python then never turns it into KeyboardInterrupt.
+    inherits it ignored, and Python then never turns it into KeyboardInterrupt. The watchdog
+    covers a main thread blocked in C, where the KeyboardInterrupt cannot be raised.
     """
     if threading.current_thread() is not threading.main_thread():
-        return {}  # called as a library from a worker thread: the caller owns the signals
+        return {}, None  # called as a library from a worker thread: the caller owns the signals
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    before: dict[int, Any] = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    watchdog = StopWatchdog(
+        TAIL_STOP_BUDGET_S,
+        exit_code=0,
+        message="vigil alerts tail: stopped while waiting on Redis",
+        dump_stacks=False,
+    )
+    return before, watchdog
 
 
 def run(args: argparse.Namespace) -> int:
     """Print alerts until the stream is drained (or forever with ``--follow``); 0 when stopped by a signal."""
-    before = _stop_on_signals()
+    before, watchdog = _stop_on_signals()
     try:
         return _run(args)
     finally:
+        if watchdog is not None:
+            watchdog.close()
         for sig, handler in before.items():
             signal.signal(sig, handler)
 

@@ -39,7 +39,7 @@ from streaming.bus import Bus, BusError, Consumer, Delivered, Record, TopicParti
 from streaming.config import VigilConfig
 from streaming.deadletter import DeadLetterSink
 from streaming.observability import Heartbeat
-from streaming.runtime import topic_specs
+from streaming.runtime import StopBudget, topic_specs
 from streaming.windowing import AssembledWindow, WindowAssembler, WindowParams
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ COMMIT_INTERVAL_S = 0.5
 LAG_INTERVAL_S = 5.0
 POLL_TIMEOUT_S = 0.1
 MAX_POLL_RECORDS = 500
-DRAIN_TIMEOUT_S = 10.0
 
 _T = TypeVar("_T")
 
@@ -116,6 +115,7 @@ class FusionService:
         self._dead = DeadLetterSink(self._producer, config.topics.dead_letter, "fusion", registry)
         self._media_topics = (config.topics.video, config.topics.audio)
         self._stop = threading.Event()
+        self._stop_budget = StopBudget(config.shutdown_timeout_s)  # drain, commit, leave, close: in all
         self._assigned = threading.Event()
         self._done = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -151,17 +151,20 @@ class FusionService:
         return self
 
     def request_stop(self) -> None:
-        """Ask the threads to finish (safe from a signal handler); :meth:`run` then returns."""
+        """Ask the threads to finish (safe from a signal handler); :meth:`run` then returns within
+        the configured ``shutdown_timeout_s``."""
+        self._stop_budget.start()
         self._stop.set()
         self.batcher.close()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop both threads (the consumer leaves its group) and close the producer."""
+    def stop(self) -> None:
+        """Stop both threads (the consumer leaves its group) and close the producer, within the
+        configured ``shutdown_timeout_s``."""
         self.request_stop()
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(self._stop_budget.left())
         self._threads.clear()
-        self._producer.close(timeout=timeout)
+        self._producer.close(timeout=self._stop_budget.left())
 
     def run(self) -> None:
         """Warm up and run until :meth:`stop` (or the end of a replay) in the calling thread."""
@@ -175,8 +178,8 @@ class FusionService:
             self._stop.set()
             self.batcher.close()
             for thread in stages:
-                thread.join(30)
-            self._producer.close(timeout=10)
+                thread.join(self._stop_budget.left())
+            self._producer.close(timeout=self._stop_budget.left())
         if self.error is not None:
             raise self.error
 
@@ -317,12 +320,16 @@ class FusionService:
                     self._finish_replay()
                     break
         finally:
-            self._drain(DRAIN_TIMEOUT_S)
+            # Kafka may be away now: each step gets what is left of the budget, never more
+            self._drain(self._stop_budget.left())
             try:
-                self._commit()
+                self._commit(timeout_s=self._stop_budget.left())
             except Exception as exc:
                 log.warning("fusion: final commit failed: %s", exc)
-            consumer.close()
+            try:
+                consumer.close(timeout_s=self._stop_budget.left())
+            except Exception as exc:  # the new owner replays from the last commit: safe
+                log.warning("fusion: leaving the group failed: %s", exc)
             self._done.set()
 
     def _drain(self, timeout_s: float) -> None:
@@ -434,7 +441,9 @@ class FusionService:
             self._paused_total += time.monotonic() - self._paused_since
             self.metrics.paused.set(0)
 
-    def _commit(self, only: set[TopicPartition] | None = None) -> None:
+    def _commit(self, only: set[TopicPartition] | None = None, timeout_s: float | None = None) -> None:
+        """Commit what is safe; within ``timeout_s`` (default ``shutdown_timeout_s``: a commit
+        under way when SIGTERM comes must not outlast the shutdown budget)."""
         consumer = self._consumer
         if consumer is None:
             return
@@ -446,7 +455,7 @@ class FusionService:
             if tp in assigned and (only is None or tp in only) and self._committed.get(tp) != off
         }
         if offsets:
-            consumer.commit(offsets)
+            consumer.commit(offsets, self.config.shutdown_timeout_s if timeout_s is None else timeout_s)
             self._committed.update(offsets)
 
     def _update_lag(self, consumer: Consumer) -> None:

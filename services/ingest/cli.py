@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ingest until a signal (or until all file inputs ended)."""
     # signals first: a SIGTERM while Kafka is still unreachable must stop the start-up wait
-    shutdown = ServiceShutdown()
+    shutdown = ServiceShutdown(name="vigil ingest")
     try:
         return _run(args, shutdown)
     finally:
@@ -59,6 +59,7 @@ def _run(args: argparse.Namespace, shutdown: ServiceShutdown) -> int:
         if updates:
             config = config.model_copy(update={"ingest": config.ingest.model_copy(update=updates)})
         setup_logging(config.log_level)
+        shutdown.set_budget(config.shutdown_timeout_s)
         bus = make_bus(config, client_id="vigil-ingest", stop=shutdown.event)
         registry = CollectorRegistry()
         service = IngestService(config, bus, registry, cameras=args.camera)

@@ -15,7 +15,7 @@ from services.ingest.publisher import MediaPublisher
 from services.ingest.supervisor import CameraSupervisor
 from streaming.bus import Bus, BusError
 from streaming.config import ConfigError, VigilConfig
-from streaming.runtime import topic_specs
+from streaming.runtime import StopBudget, topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +108,20 @@ class IngestService:
         )
         return self
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop every camera, then flush what is in flight."""
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Stop every camera, then flush what is in flight, within ``timeout_s`` in all (default:
+        the configured ``shutdown_timeout_s``); records the bus has not taken by then are dropped
+        and counted in the log (a broker that is away)."""
         self._stop.set()
+        budget = StopBudget(self.config.shutdown_timeout_s if timeout_s is None else timeout_s)
+        budget.start()
         for supervisor in self.supervisors.values():
             supervisor.stop()
-        deadline = time.monotonic() + timeout_s
         for supervisor in self.supervisors.values():
-            supervisor.join(max(0.0, deadline - time.monotonic()))
-        self.publisher.flush(max(0.5, deadline - time.monotonic()))
+            supervisor.join(budget.left(floor_s=0.0))
+        self.publisher.flush(budget.left())
         self.publisher.close()
-        self._producer.close(timeout=1.0)
+        self._producer.close(timeout=budget.left())
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Wait until every camera finished (files that ended); True if they all did."""

@@ -1,6 +1,7 @@
 """SIGTERM stops every service within 10 s even while Kafka is unreachable (as PID 1 in a
-container a service that ignores it is killed after the grace period), and a service that is
-still connecting is alive (/healthz) but not ready (/readyz)."""
+container a service that ignores it is killed after the grace period), also when Kafka went away
+mid-run with records in flight (within the shutdown budget); a shutdown that hangs anyway is ended
+by the watchdog; and a service that is still connecting is alive (/healthz) but not ready (/readyz)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
+import redis
+
+from tests.fusion_stub_model import build_stub_model
+from tests.integration.conftest import LocalStack
+from tests.integration.private_kafka import PrivateKafka
+from tests.integration.processes import STUB_SERVICES_YAML, ServiceProcesses
+from tests.integration.test_ingest_rtsp import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,3 +96,61 @@ def test_sigterm_while_kafka_is_down(service: str, tmp_path: Path) -> None:
     assert code == 0, text
     assert took < 10.0
     assert "Traceback" not in text, text
+
+
+def test_sigterm_after_kafka_was_lost_mid_run(stack: LocalStack, tmp_path: Path) -> None:
+    """The compose stack stops every container at once: Kafka goes while ingest has records in
+    flight and fusion and alert are in their groups. Each service must still end within its
+    shutdown budget (flush, final commit, leaving the group all bounded by it), exit 0 and not
+    need the watchdog, which would end it 2 s later with exit 70."""
+    budget_s = 3.0
+    kafka = PrivateKafka(tmp_path / "kafka-state")
+    kafka.start()
+    u = uuid.uuid4().hex[:8]
+    config = tmp_path / "vigil.yaml"
+    config.write_text(STUB_SERVICES_YAML.format(model=build_stub_model(tmp_path / "stub.onnx")))
+    env = {
+        "VIGIL_CONFIG": str(config),
+        "VIGIL_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "VIGIL_REDIS__URL": stack.redis_url,
+        "VIGIL_REDIS__STREAM": f"vigil:test:shutdown:{u}",
+        "VIGIL_REDIS__CHANNEL": f"vigil:test:shutdown:{u}:live",
+        "VIGIL_HTTP__HOST": "127.0.0.1",
+        "VIGIL_HTTP__PORT": "0",
+        "VIGIL_SHUTDOWN_TIMEOUT_S": str(budget_s),
+        "VIGIL_CAMERAS__cam0__URL": stack.rtsp_url("incident"),  # live: records keep coming
+    }
+    services = ServiceProcesses(env, tmp_path)
+    try:
+        for name in ("ingest", "fusion", "alert"):
+            services.start(name)
+        up = wait_for(
+            lambda: (
+                "streaming" in services.log("ingest")
+                and "fusion: assigned" in services.log("fusion")
+                and "alert: assigned" in services.log("alert")
+            ),
+            90,
+        )
+        assert up, "\n".join(f"== {n}\n{services.log(n)[-2000:]}" for n in services.procs)
+        time.sleep(3.0)  # scores flowing, offsets committed
+        assert services.exited(but="") is None, {n: services.log(n)[-2000:] for n in services.procs}
+        kafka.stop()
+        time.sleep(3.0)  # every client has noticed: ingest queues records, commits fail
+        took: dict[str, float] = {}
+        t0 = time.monotonic()
+        for proc in services.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for name, proc in services.procs.items():
+            proc.wait(timeout=budget_s + 10)
+            took[name] = round(time.monotonic() - t0, 1)
+    finally:
+        services.stop()
+        kafka.stop()
+        redis.Redis.from_url(stack.redis_url).delete(env["VIGIL_REDIS__STREAM"])
+    print(f"stopped after Kafka went away (budget {budget_s} s): {took}")
+    for name, proc in services.procs.items():
+        log = services.log(name)
+        assert proc.returncode == 0, f"{name} exited {proc.returncode}:\n{log[-4000:]}"
+        assert "overran its shutdown budget" not in log, log[-4000:]
+        assert took[name] < budget_s + 1.5, f"{name} took {took[name]} s (budget {budget_s} s): {took}"
