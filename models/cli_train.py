@@ -79,6 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d["mel_background_share"],
         help="share of training windows re-heard over an ordinary window's sound (0: none)",
     )
+    parser.add_argument(
+        "--ema-decay",
+        type=float,
+        default=d["ema_decay"],
+        help="per-step decay of an exponential moving average of the weights, which is then what is "
+        "evaluated and saved (e.g. 0.998; 0: off, the last weights)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 

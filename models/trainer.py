@@ -226,6 +226,8 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     """Train, checkpoint every epoch, evaluate on held-out seeds; returns the metrics dict."""
     from tqdm import tqdm
 
+    if not 0.0 <= cfg.ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1): {cfg.ema_decay}")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
@@ -242,6 +244,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     history: dict[str, list[float]] = {"train_loss": [], "heldout_ap": [], "step_loss": []}
     start_epoch = 0
     ckpt_path = out / "checkpoint.pt"
+    ck: dict[str, Any] = {}
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
         model.load_state_dict(ck["model"])
@@ -250,6 +253,18 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         history = ck["history"]
         start_epoch = ck["epoch"]
         log(f"resumed from {ckpt_path} at epoch {start_epoch}")
+    # the weights that are evaluated and saved: the moving average, or the model itself
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            model,
+            multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay),  # type: ignore[no-untyped-call]
+            use_buffers=True,
+        )
+        if cfg.ema_decay > 0
+        else None
+    )
+    if ema is not None and "ema" in ck:
+        ema.load_state_dict(ck["ema"])
     augment = MelAugment(enabled=cfg.mel_augment, background_share=cfg.mel_background_share)
     ordinary_rows = np.flatnonzero(tr.labels[:, 0] > 0.5)  # backgrounds come from these
     for epoch in range(start_epoch, cfg.epochs):
@@ -279,10 +294,13 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
             torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             losses.append(loss.item())
             history["step_loss"].append(losses[-1])
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        an, _ = predict_features(model, sets["heldout"], (1.0, 1.0))
+        judged = _averaged(ema) if ema is not None else model
+        an, _ = predict_features(judged, sets["heldout"], (1.0, 1.0))
         from models.metrics import average_precision
 
         ap = average_precision(1.0 - sets["heldout"].labels[:, 0], an)
@@ -290,7 +308,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         history["heldout_ap"].append(float(ap))
         line = f"epoch {epoch + 1}: train loss {np.mean(losses):.4f}, held-out anomaly AP {ap:.4f}"
         if "real_val" in sets:
-            an_v, _ = predict_features(model, sets["real_val"], (1.0, 1.0))
+            an_v, _ = predict_features(judged, sets["real_val"], (1.0, 1.0))
             ap_v = average_precision(1.0 - sets["real_val"].labels[:, 0], an_v)
             history.setdefault("real_val_ap", []).append(float(ap_v))
             line += f", real-sound val AP {ap_v:.4f}"
@@ -304,16 +322,26 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
                 "epoch": epoch + 1,
                 "history": history,
                 "config": asdict(cfg),
+                **({"ema": ema.state_dict()} if ema is not None else {}),
             },
             tmp,
         )
         os.replace(tmp, ckpt_path)
+    if ema is not None:
+        model = _averaged(ema)
     metrics = final_report(model, sets, cfg, history, time.time() - t_start)
     torch.save({"model": model.state_dict(), "config": asdict(cfg)}, out / "model.pt")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     plot(history, model, sets, out)
     log(f"wrote {out / 'model.pt'}, {out / 'metrics.json'}, plots")
     return metrics
+
+
+def _averaged(ema: torch.optim.swa_utils.AveragedModel) -> FusionNet:
+    """The moving average as a plain :class:`FusionNet` (what is evaluated, saved and exported)."""
+    net = ema.module
+    assert isinstance(net, FusionNet)
+    return net
 
 
 def final_report(

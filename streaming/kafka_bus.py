@@ -270,6 +270,9 @@ def connect_with_retry(
             sleep(delay)
 
 
+SUBSCRIBE_METADATA_WAIT_S = 10.0  # KafkaBusConsumer.subscribe: for topics just created
+
+
 def _ms(timeout_s: float | None) -> int | None:
     """kafka-python's ``timeout_ms`` for a timeout in seconds (None stays None: its own default)."""
     return None if timeout_s is None else max(1, int(timeout_s * 1000))
@@ -421,7 +424,7 @@ class KafkaBus:
             lambda t: KafkaConsumer(**settings, bootstrap_timeout_ms=int(t * 1000)),
             self._connect_timeout_s,
         )
-        return KafkaBusConsumer(raw, self.bootstrap, group_id)
+        return KafkaBusConsumer(raw, self.bootstrap, group_id, stop=self.stop)
 
     def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
         """Create missing topics with partitions, retention and extra config; leave existing ones.
@@ -594,9 +597,10 @@ class KafkaBusProducer:
             self._producer.flush(timeout)
         except kerr.KafkaError as exc:
             log.warning("Kafka at %s: flush on close failed: %s", self._bootstrap, describe_error(exc))
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             # kafka-python's close flushes again before it gives up: give it only what is left
-            self._producer.close(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            self._producer.close(timeout=left)
         except kerr.KafkaError as exc:  # it flushes again: a broker still away must not raise here
             log.warning("Kafka at %s: close: %s", self._bootstrap, describe_error(exc))
 
@@ -673,10 +677,13 @@ class _ListenerAdapter(AsyncConsumerRebalanceListener):  # type: ignore[misc]
 class KafkaBusConsumer:
     """A group member that commits only what the caller says is processed."""
 
-    def __init__(self, consumer: Any, bootstrap: str, group_id: str) -> None:
+    def __init__(
+        self, consumer: Any, bootstrap: str, group_id: str, *, stop: threading.Event | None = None
+    ) -> None:
         self._consumer = consumer
         self._bootstrap = bootstrap
         self.group_id = group_id
+        self._stop = stop or threading.Event()  # a service's SIGTERM: end the metadata wait
         self._closed = False
         self._listener: _ListenerAdapter | None = None
 
@@ -684,7 +691,29 @@ class KafkaBusConsumer:
         return f"Kafka at {self._bootstrap}: group {self.group_id!r}: {what}"
 
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener | None = None) -> None:
-        """Join the group for ``topics`` (the assignment arrives during ``poll``)."""
+        """Join the group for ``topics`` (the assignment arrives during ``poll``).
+
+        First waits (up to ``SUBSCRIBE_METADATA_WAIT_S``) until this client's metadata knows
+        every topic's partitions: topics created a moment ago (``ensure_topics``) may be missing
+        from the first metadata response, and a group leader that assigns without them gives
+        itself nothing ("No partition metadata for topic ...") and, with kafka-python 3, was
+        seen never to rebalance when the metadata came: a fusion worker ready on no partition.
+        """
+        deadline = time.monotonic() + SUBSCRIBE_METADATA_WAIT_S
+        unknown = list(topics)
+        while unknown and not self._stop.is_set():
+            try:
+                unknown = [t for t in unknown if not self._consumer.partitions_for_topic(t)]
+            except kerr.KafkaError as exc:  # Kafka away: the join waits for it anyway
+                log.debug("%s", self._context(f"metadata before subscribing: {describe_error(exc)}"))
+                break
+            if unknown and time.monotonic() >= deadline:
+                log.warning(
+                    "%s", self._context(f"no partition metadata yet for {unknown}; subscribing anyway")
+                )
+                break
+            if unknown:
+                self._stop.wait(0.2)
         self._listener = _ListenerAdapter(listener, self._consumer)
         self._consumer.subscribe(list(topics), listener=self._listener)
 

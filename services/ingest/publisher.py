@@ -144,11 +144,12 @@ class MediaPublisher:
                 "ingest: %d record(s) never reached the bus at shutdown: %s", sum(left.values()), left
             )
 
-    def close(self) -> None:
-        """Stop the pump thread (after :meth:`flush`)."""
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Stop the pump thread (after :meth:`flush`), waiting at most ``timeout_s`` for it: a send
+        blocked on metadata while the broker is away ends only with the producer (it is a daemon)."""
         self._closed.set()
         self._wake.set()
-        self._pump.join(2.0)
+        self._pump.join(timeout_s)
 
     # -- internals ---------------------------------------------------------------------------
     def _pump_loop(self) -> None:

@@ -120,7 +120,7 @@ class IngestService:
         for supervisor in self.supervisors.values():
             supervisor.join(budget.left(floor_s=0.0))
         self.publisher.flush(budget.left())
-        self.publisher.close()
+        self.publisher.close(budget.left(floor_s=0.0))  # in the budget: its pump may be stuck in a send
         self._producer.close(timeout=budget.left())
 
     def wait(self, timeout_s: float | None = None) -> bool:

@@ -235,6 +235,7 @@ def test_stop_is_clean_within_the_grace_period(stack: Stack) -> None:
     unclean = [s for s, (code, _) in report.items() if code not in (0, 143)]
     # what a service that overran printed last (the watchdog's thread stacks, exit 70)
     logs = "\n".join(f"== {s}\n{stack.logs(s, tail=80)}" for s in unclean)
+    print(logs)  # in full: pytest shortens an assertion's message
     assert "SIGKILL" not in out.stdout + out.stderr, f"{out.stderr[-3000:]}\n{report}\n{logs}"
     for service, (code, seconds) in report.items():
         # 0, or 143 (128 + SIGTERM) from the JVM's own shutdown in the Kafka stand-in; 137 = SIGKILL

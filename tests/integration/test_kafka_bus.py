@@ -453,3 +453,21 @@ def test_backoff_is_capped_exponential_with_jitter() -> None:
     bounds = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0]
     assert all(b / 2 <= d <= b for d, b in zip(got, bounds, strict=True))
     assert len(set(got)) == len(got), "jittered"
+
+
+def test_a_member_subscribing_to_topics_created_a_moment_ago_gets_their_partitions(bus: KafkaBus) -> None:
+    """Fusion creates its topics and subscribes at once: the group leader must assign with the new
+    topics' partitions known (without them it gave itself nothing and, seen in CI and in
+    `vigil bench e2e`, never rebalanced). Every round is fresh topics and a fresh group."""
+    for _ in range(4):
+        topics = [unique("fresh-video"), unique("fresh-audio")]
+        bus.ensure_topics([TopicSpec(t, 3, 60_000) for t in topics])
+        consumer = bus.consumer(unique("fresh-group"), client_id="it-fresh")
+        try:
+            consumer.subscribe(topics)
+            deadline = time.monotonic() + 20
+            while not consumer.assignment() and time.monotonic() < deadline:
+                consumer.poll(0.2)
+            assert consumer.assignment() == {TopicPartition(t, p) for t in topics for p in range(3)}
+        finally:
+            consumer.close()

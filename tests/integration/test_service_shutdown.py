@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +21,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from streaming.bus import TopicSpec
+from streaming.config import KafkaConfig
+from streaming.kafka_bus import KafkaBus
 from tests.fusion_stub_model import build_stub_model
 from tests.integration.conftest import LocalStack
 from tests.integration.private_kafka import PrivateKafka
@@ -154,3 +158,33 @@ def test_sigterm_after_kafka_was_lost_mid_run(stack: LocalStack, tmp_path: Path)
         assert proc.returncode == 0, f"{name} exited {proc.returncode}:\n{log[-4000:]}"
         assert "overran its shutdown budget" not in log, log[-4000:]
         assert took[name] < budget_s + 1.5, f"{name} took {took[name]} s (budget {budget_s} s): {took}"
+
+
+def test_a_producer_closed_while_kafka_is_away_lets_the_process_exit(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """close(timeout) with records queued for a broker that is gone ends within the timeout in
+    all (kafka-python's own close flushes again: it gets only what is left, not a second timeout)
+    and leaves no thread that would keep the process from exiting."""
+    kafka = PrivateKafka(tmp_path / "kafka-state")
+    kafka.start()
+    before = {t for t in threading.enumerate() if not t.daemon}
+    try:
+        bus = KafkaBus(KafkaConfig(bootstrap_servers=kafka.bootstrap), "it-close", connect_timeout_s=20)
+        topic = f"it.close.{uuid.uuid4().hex[:8]}"
+        bus.ensure_topics([TopicSpec(topic, 1, 60_000)])
+        producer = bus.producer(client_id="it-close")
+        producer.send(topic, b"before")
+        producer.flush(30)
+        kafka.stop()
+        for i in range(50):  # queued for a broker that is gone
+            producer.send(topic, b"x" * 1000, key=str(i).encode(), block=False)
+        t0 = time.monotonic()
+        producer.close(timeout=1.0)
+        took = time.monotonic() - t0
+        bus.close()
+    finally:
+        kafka.stop()
+    left = {t for t in threading.enumerate() if not t.daemon} - before - {threading.main_thread()}
+    assert took < 1.8, took  # 1 s; two timeouts in a row would be 2 s
+    assert not [t for t in left if t.is_alive()], f"non-daemon threads left: {sorted(t.name for t in left)}"
