@@ -357,7 +357,7 @@ class VigilConfig(_Strict):
     alert: AlertConfig = Field(default_factory=AlertConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     shutdown_timeout_s: float = Field(
-        5.0,
+        3.0,
         gt=0,
         le=600,
         description="After SIGTERM, the most seconds a service spends on in-flight work (flush, final "

@@ -271,6 +271,32 @@ def connect_with_retry(
 
 
 SUBSCRIBE_METADATA_WAIT_S = 10.0  # KafkaBusConsumer.subscribe: for topics just created
+CLOSE_WAIT_S = 0.5  # the most a client's close waits for its IO thread, beyond its own timeout
+
+
+def _close_within(close: Callable[[], None], timeout_s: float, what: str) -> None:
+    """Run a kafka-python ``close`` for at most ``timeout_s``, then leave it in the background.
+
+    Their close joins the client's IO thread without a timeout, and that thread can sit in
+    ``getaddrinfo`` for a broker's name whose DNS went away with it (a compose stack stopping:
+    seen to hold ingest's exit past the grace period). The IO threads are daemons: a process
+    that moves on still exits.
+    """
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            close()
+        except Exception as exc:  # reported below, by the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="vigil-kafka-close", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        log.warning("%s: not closed within %.1f s (its IO thread is stuck); moving on", what, timeout_s)
+    elif failure:
+        log.warning("%s: close failed: %s", what, describe_error(failure[0]))
 
 
 def _ms(timeout_s: float | None) -> int | None:
@@ -481,10 +507,10 @@ class KafkaBus:
             raise _wrap(exc, f"Kafka at {self.bootstrap}: deleting topics") from None
 
     def close(self) -> None:
-        """Close the shared admin connection."""
+        """Close the shared admin connection (within ``CLOSE_WAIT_S``; see :func:`_close_within`)."""
         with self._lock:
             if self._admin is not None:
-                self._admin.close()
+                _close_within(self._admin.close, CLOSE_WAIT_S, f"Kafka at {self.bootstrap}: admin client")
                 self._admin = None
 
 
@@ -833,4 +859,9 @@ class KafkaBusConsumer:
             self._closed = True
             if self._listener is not None:
                 self._listener.closing = True
-            self._consumer.close(autocommit=False, timeout_ms=_ms(timeout_s))
+            _close_within(
+                lambda: self._consumer.close(autocommit=False, timeout_ms=_ms(timeout_s)),
+                (self._consumer.config["request_timeout_ms"] / 1000 if timeout_s is None else timeout_s)
+                + CLOSE_WAIT_S,
+                self._context("close"),
+            )

@@ -62,7 +62,9 @@ class StopWatchdog:
     gives the process its budget, then writes ``message`` and (when ``dump_stacks``) every thread's
     stack to stderr, so the log says what hung, and calls ``os._exit(exit_code)``.
 
-    Only signals with a Python handler reach the wakeup fd: install the handlers as well.
+    Only signals with a Python handler reach the wakeup fd: install the handlers as well. Once a
+    signal came, the countdown runs until the process ends: it also covers what runs after the
+    service returned (closing clients, interpreter exit).
     """
 
     def __init__(self, budget_s: float, *, exit_code: int, message: str, dump_stacks: bool = True) -> None:
@@ -70,7 +72,6 @@ class StopWatchdog:
         self.exit_code = exit_code
         self.message = message
         self.dump_stacks = dump_stacks
-        self._finished = threading.Event()
         self._read, self._write = socket.socketpair()
         self._write.setblocking(False)
         self._previous_fd = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
@@ -83,11 +84,10 @@ class StopWatchdog:
             signalled = b""
         finally:
             self._read.close()
-        if not signalled or self._finished.is_set():
-            return  # closed: the process is on its own way out
+        if not signalled:
+            return  # closed before any signal came: disarmed
         started = time.monotonic()
-        if self._finished.wait(self.budget_s + WATCHDOG_MARGIN_S):
-            return
+        time.sleep(self.budget_s + WATCHDOG_MARGIN_S)  # a process that ends first ends this thread
         took = time.monotonic() - started
         try:
             sys.stderr.write(f"{self.message} (still running {took:.1f} s after the signal; exiting)\n")
@@ -98,10 +98,10 @@ class StopWatchdog:
             os._exit(self.exit_code)
 
     def close(self) -> None:
-        """The process stopped in time (or never was signalled): disarm and put back the wakeup fd."""
-        self._finished.set()
+        """Put back the wakeup fd. Before any signal this disarms the watchdog; after one, its
+        countdown goes on until the process has ended (or it ends it)."""
         signal.set_wakeup_fd(self._previous_fd)
-        self._write.close()  # the watchdog's recv returns b"" and it closes its end
+        self._write.close()  # an idle watchdog's recv returns b"" and it closes its end
 
 
 class ServiceShutdown:
@@ -154,7 +154,8 @@ class ServiceShutdown:
         return True, "running"
 
     def restore(self) -> None:
-        """The service has stopped: disarm the watchdog, put back the signal handlers."""
+        """The service has stopped: put back the signal handlers (a watchdog countdown that a
+        signal started goes on, covering the rest of the process's exit)."""
         self.watchdog.close()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)

@@ -115,13 +115,27 @@ class IngestService:
         self._stop.set()
         budget = StopBudget(self.config.shutdown_timeout_s if timeout_s is None else timeout_s)
         budget.start()
+        steps: list[str] = []
+        t = time.monotonic()
+
+        def took(step: str) -> None:
+            nonlocal t
+            now = time.monotonic()
+            steps.append(f"{step} {now - t:.1f} s")
+            t = now
+
         for supervisor in self.supervisors.values():
             supervisor.stop()
         for supervisor in self.supervisors.values():
             supervisor.join(budget.left(floor_s=0.0))
+        took("cameras")
         self.publisher.flush(budget.left())
+        took("flush")
         self.publisher.close(budget.left(floor_s=0.0))  # in the budget: its pump may be stuck in a send
+        took("publisher")
         self._producer.close(timeout=budget.left())
+        took("producer")
+        log.info("ingest: stopped (%s)", ", ".join(steps))
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Wait until every camera finished (files that ended); True if they all did."""

@@ -3,12 +3,17 @@ only a process gets real signals and can be ended by ``os._exit``."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from streaming.kafka_bus import _close_within
 from streaming.runtime import EXIT_STOP_OVERRUN, WATCHDOG_MARGIN_S, StopBudget
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +62,6 @@ def test_a_service_that_stops_in_time_is_not_ended_by_the_watchdog() -> None:
         "print('ready', flush=True)\n"
         "stopped.wait(30)\n"
         "shutdown.restore()\n"
-        "time.sleep(0.2 + 2.0 + 1.0)  # past the watchdog's time: it was disarmed\n"
         "print('clean exit', flush=True)\n"
     )
     proc = subprocess.Popen(
@@ -83,3 +87,79 @@ def test_stop_budget_shares_one_deadline_between_steps() -> None:
     assert budget.left() == 3.0
     now[0] += 10.0
     assert budget.left() == 0.1 and budget.left(floor_s=0.0) == 0.0
+
+
+def test_the_countdown_covers_what_runs_after_the_service_returned() -> None:
+    """Closing clients and the interpreter's exit run after restore(): a hang there is ended too."""
+    script = (
+        "import threading, time\n"
+        "from streaming.runtime import ServiceShutdown\n"
+        "shutdown = ServiceShutdown(budget_s=0.3, name='vigil test')\n"
+        "stopped = threading.Event()\n"
+        "shutdown.started(stopped.set)\n"
+        "print('ready', flush=True)\n"
+        "stopped.wait(30)\n"
+        "shutdown.restore()\n"
+        "def closing_a_client_that_hangs():\n"
+        "    time.sleep(60)\n"
+        "closing_a_client_that_hangs()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == EXIT_STOP_OVERRUN and "closing_a_client_that_hangs" in err, err
+
+
+def test_without_a_signal_restore_disarms_it() -> None:
+    """A service that ends on its own (files ended) and then takes its time is left alone."""
+    script = (
+        "import signal, time\n"
+        "from streaming.runtime import ServiceShutdown\n"
+        "shutdown = ServiceShutdown(budget_s=0.1, name='vigil test')\n"
+        "shutdown.restore()\n"
+        "signal.signal(signal.SIGTERM, lambda *_: print('handled', flush=True))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(0.1 + 2.0 + 1.0)\n"
+        "print('clean exit', flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)  # after restore: no countdown starts
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "handled" in out and "clean exit" in out, (proc.returncode, out, err)
+
+
+def test_a_kafka_client_close_that_hangs_is_left_behind(caplog: pytest.LogCaptureFixture) -> None:
+    """kafka-python's close joins its IO thread without a timeout; that thread was seen stuck in
+    getaddrinfo for a broker whose DNS went away with the compose stack."""
+    release = threading.Event()
+    t0 = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="streaming.kafka_bus"):
+        _close_within(lambda: release.wait(30), 0.3, "Kafka at kafka:9092: admin client")
+    took = time.monotonic() - t0
+    release.set()
+    assert took < 2.0, took
+    assert "not closed within 0.3 s" in caplog.text
+
+    def refuses() -> None:
+        raise RuntimeError("boom")
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streaming.kafka_bus"):
+        _close_within(refuses, 1.0, "Kafka at kafka:9092: admin client")
+    assert "close failed" in caplog.text and "boom" in caplog.text
