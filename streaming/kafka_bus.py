@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import kafka.errors as kerr
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -270,33 +270,51 @@ def connect_with_retry(
             sleep(delay)
 
 
+T = TypeVar("T")
+
 SUBSCRIBE_METADATA_WAIT_S = 10.0  # KafkaBusConsumer.subscribe: for topics just created
 CLOSE_WAIT_S = 0.5  # the most a client's close waits for its IO thread, beyond its own timeout
 
 
-def _close_within(close: Callable[[], None], timeout_s: float, what: str) -> None:
-    """Run a kafka-python ``close`` for at most ``timeout_s``, then leave it in the background.
+class _Timeout(Exception):
+    """A kafka-python call did not return within its time (see :func:`_within`)."""
 
-    Their close joins the client's IO thread without a timeout, and that thread can sit in
-    ``getaddrinfo`` for a broker's name whose DNS went away with it (a compose stack stopping:
-    seen to hold ingest's exit past the grace period). The IO threads are daemons: a process
-    that moves on still exits.
+
+def _within(call: Callable[[], T], timeout_s: float, what: str) -> T:
+    """``call()`` on a daemon thread; its result, its exception, or :class:`_Timeout` after ``timeout_s``.
+
+    kafka-python 3 runs every blocking call (commit, close) on the client's IO thread and waits
+    for it without a bound of its own, and that thread can sit in ``getaddrinfo`` for a broker's
+    name whose DNS went away with it (a compose stack stopping: seen to hold a stopping service
+    past its grace period). The IO threads are daemons: a process that moves on still exits.
     """
+    result: list[T] = []
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
-            close()
-        except Exception as exc:  # reported below, by the caller's thread
+            result.append(call())
+        except BaseException as exc:  # handed to the caller's thread below
             failure.append(exc)
 
-    worker = threading.Thread(target=run, name="vigil-kafka-close", daemon=True)
+    worker = threading.Thread(target=run, name="vigil-kafka-call", daemon=True)
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():
-        log.warning("%s: not closed within %.1f s (its IO thread is stuck); moving on", what, timeout_s)
-    elif failure:
-        log.warning("%s: close failed: %s", what, describe_error(failure[0]))
+        raise _Timeout(f"{what}: no answer within {timeout_s:.1f} s (the client's IO thread is stuck)")
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def _close_within(close: Callable[[], None], timeout_s: float, what: str) -> None:
+    """Run a kafka-python ``close`` for at most ``timeout_s``, then leave it in the background."""
+    try:
+        _within(close, timeout_s, what)
+    except _Timeout as exc:
+        log.warning("%s; moving on", exc)
+    except Exception as exc:
+        log.warning("%s: close failed: %s", what, describe_error(exc))
 
 
 def _ms(timeout_s: float | None) -> int | None:
@@ -719,29 +737,30 @@ class KafkaBusConsumer:
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener | None = None) -> None:
         """Join the group for ``topics`` (the assignment arrives during ``poll``).
 
-        First waits (up to ``SUBSCRIBE_METADATA_WAIT_S``) until this client's metadata knows
+        Then waits (up to ``SUBSCRIBE_METADATA_WAIT_S``) until this client's metadata knows
         every topic's partitions: topics created a moment ago (``ensure_topics``) may be missing
         from the first metadata response, and a group leader that assigns without them gives
         itself nothing ("No partition metadata for topic ...") and, with kafka-python 3, was
         seen never to rebalance when the metadata came: a fusion worker ready on no partition.
         """
-        deadline = time.monotonic() + SUBSCRIBE_METADATA_WAIT_S
-        unknown = list(topics)
-        while unknown and not self._stop.is_set():
-            try:
-                unknown = [t for t in unknown if not self._consumer.partitions_for_topic(t)]
-            except kerr.KafkaError as exc:  # Kafka away: the join waits for it anyway
-                log.debug("%s", self._context(f"metadata before subscribing: {describe_error(exc)}"))
-                break
-            if unknown and time.monotonic() >= deadline:
-                log.warning(
-                    "%s", self._context(f"no partition metadata yet for {unknown}; subscribing anyway")
-                )
-                break
-            if unknown:
-                self._stop.wait(0.2)
         self._listener = _ListenerAdapter(listener, self._consumer)
         self._consumer.subscribe(list(topics), listener=self._listener)
+        # The join happens in the first poll; subscribing asked for the topics' metadata in the
+        # background. Wait for it (the cache only: fetching every topic's metadata here was seen
+        # to cause an extra rebalance), up to SUBSCRIBE_METADATA_WAIT_S.
+        cluster = getattr(self._consumer, "_cluster", None)
+        if cluster is None:
+            return
+        deadline = time.monotonic() + SUBSCRIBE_METADATA_WAIT_S
+        unknown = list(topics)
+        while not self._stop.is_set():
+            unknown = [t for t in unknown if not cluster.partitions_for_topic(t)]
+            if not unknown:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("%s", self._context(f"no partition metadata yet for {unknown}; joining anyway"))
+                return
+            self._stop.wait(0.05)
 
     def poll(self, timeout_s: float, max_records: int | None = None) -> list[Record]:
         """Fetch records from unpaused partitions, waiting up to ``timeout_s``."""
@@ -796,7 +815,16 @@ class KafkaBusConsumer:
                 raise BusError(f"commit for {tp} refused: not assigned to this member (rebalanced)")
         request = {_ktp(tp): OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
         try:
-            self._consumer.commit(offsets=request, timeout_ms=_ms(timeout_s))
+            if timeout_s is None:
+                self._consumer.commit(offsets=request)
+            else:  # bounded even when the client's IO thread is stuck (see _within)
+                _within(
+                    lambda: self._consumer.commit(offsets=request, timeout_ms=_ms(timeout_s)),
+                    timeout_s + CLOSE_WAIT_S,
+                    self._context("commit"),
+                )
+        except _Timeout as exc:
+            raise BusError(str(exc)) from None
         except kerr.KafkaError as exc:
             raise _wrap(exc, self._context(f"commit {dict(offsets)}")) from None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streaming.kafka_bus import _close_within
+from streaming.kafka_bus import _close_within, _Timeout, _within
 from streaming.runtime import EXIT_STOP_OVERRUN, WATCHDOG_MARGIN_S, StopBudget
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +154,7 @@ def test_a_kafka_client_close_that_hangs_is_left_behind(caplog: pytest.LogCaptur
     took = time.monotonic() - t0
     release.set()
     assert took < 2.0, took
-    assert "not closed within 0.3 s" in caplog.text
+    assert "no answer within 0.3 s" in caplog.text and "moving on" in caplog.text
 
     def refuses() -> None:
         raise RuntimeError("boom")
@@ -163,3 +163,14 @@ def test_a_kafka_client_close_that_hangs_is_left_behind(caplog: pytest.LogCaptur
     with caplog.at_level(logging.WARNING, logger="streaming.kafka_bus"):
         _close_within(refuses, 1.0, "Kafka at kafka:9092: admin client")
     assert "close failed" in caplog.text and "boom" in caplog.text
+
+
+def test_a_kafka_call_is_bounded_and_keeps_its_result_and_errors() -> None:
+    """What commit uses with a timeout: the answer, the client's own error, or a timeout."""
+    assert _within(lambda: 42, 1.0, "commit") == 42
+    with pytest.raises(KeyError):
+        _within(lambda: {}["x"], 1.0, "commit")
+    release = threading.Event()
+    with pytest.raises(_Timeout, match=r"commit: no answer within 0\.2 s"):
+        _within(lambda: release.wait(30), 0.2, "commit")
+    release.set()
