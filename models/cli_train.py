@@ -80,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of training windows re-heard over an ordinary window's sound (0: none)",
     )
     parser.add_argument(
+        "--balance-packages",
+        action="store_true",
+        help="mix train windows picking a source package first, then a recording of it (so no one "
+        "package's sound design dominates a class)",
+    )
+    parser.add_argument(
         "--ema-decay",
         type=float,
         default=d["ema_decay"],

@@ -43,6 +43,9 @@ class TrainConfig:
     # (models/augment.py); off by default: measured, it traded class AP for window AP (model card)
     mel_augment: bool = False
     mel_background_share: float = 0.35  # share of windows re-heard over an ordinary window's sound
+    # train windows pick a source package first, then a recording of it (models/corpus/mixer.py
+    # SoundBank.balance_packages); val and test windows are mixed as always
+    balance_packages: bool = False
     # exponential moving average of the weights (and BatchNorm statistics) per step; the average
     # is what is evaluated each epoch, reported and exported. 0 turns it off (the last weights)
     ema_decay: float = 0.0

@@ -164,11 +164,20 @@ def load_corpus_features(
         tch = teacher if split == "train" else None
         # the train bank's generated negatives change its windows: they name the cache too
         extra = f"-e{cfg.generated_everyday}" if split == "train" and cfg.generated_everyday else ""
+        balance = split == "train" and cfg.balance_packages
+        extra += "-b" if balance else ""
         path = _cache_path(out, f"data-{name}-seed{seed}-n{n}{extra}", tch is not None)
         cached = path.exists()
 
-        def build(split: str = split, n: int = n, seed: int = seed, tch: Teacher | None = tch) -> Features:
+        def build(
+            split: str = split,
+            n: int = n,
+            seed: int = seed,
+            tch: Teacher | None = tch,
+            balance: bool = balance,
+        ) -> Features:
             bank = SoundBank.from_corpus(cfg.corpus_dir or "", [split])
+            bank.balance_packages = balance
             if split == "train":
                 add_generator_sounds(bank, np.random.default_rng([seed, 77]), everyday=cfg.generated_everyday)
             log(f"  {split} sound bank: {len(bank.packages)} packages, {bank.summary()}")

@@ -148,3 +148,26 @@ def test_ambiguous_set_fools_each_modality_in_turn(bank: SoundBank, tmp_path: Pa
     ]
     assert mic_negatives and all("door" in s for s in mic_negatives)  # the bank's only sound-alike
     assert 0 < ws.labels[:, 0].sum() < 40
+
+
+def test_balanced_picking_gives_each_package_an_equal_share() -> None:
+    """`vigil train --balance-packages`: a package with 9 fight recordings and one with 1 are
+    picked about equally often; without it, each recording is (the 9 dominate)."""
+    clip = np.zeros(SAMPLE_RATE // 2, np.float32)
+
+    def share_of_small(balance: bool) -> float:
+        bank = SoundBank(balance_packages=balance)
+        for i in range(9):
+            bank.add("event", "fight", clip, "megaglest-data", f"melee-{i}")
+        bank.add("event", "fight", clip, "lugaru-data", "punch")
+        bank.used = set()
+        rng = np.random.default_rng(5)
+        picks = []
+        for _ in range(2000):
+            bank.used.clear()
+            bank.pick(rng, "event", "fight")
+            picks.append(next(iter(bank.used)))
+        return sum(p.startswith("lugaru-data:") for p in picks) / len(picks)
+
+    assert 0.45 < share_of_small(True) < 0.55
+    assert 0.07 < share_of_small(False) < 0.13
