@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,31 @@ from streaming.kafka_bus import _close_within, _Timeout, _within
 from streaming.runtime import EXIT_STOP_OVERRUN, WATCHDOG_MARGIN_S, StopBudget
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Ended:
+    code: int
+    out: str
+    err: str
+    took: float  # from SIGTERM to the end
+
+
+def sigterm_when_ready(script: str) -> Ended:
+    """Run ``script`` (it prints "ready" once its handlers are in), SIGTERM it, wait for its end."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        return Ended(proc.returncode, out, err, time.monotonic() - t0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_the_watchdog_ends_a_service_whose_shutdown_hangs() -> None:
@@ -33,23 +59,11 @@ def test_the_watchdog_ends_a_service_whose_shutdown_hangs() -> None:
         "    time.sleep(60)\n"
         "stuck_in_shutdown()\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-        took = time.monotonic() - t0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == EXIT_STOP_OVERRUN, err
-    assert "vigil test: overran its shutdown budget" in err, err
-    assert "stuck_in_shutdown" in err, err  # the stack says where it hung
-    assert 0.5 + WATCHDOG_MARGIN_S - 0.2 < took < 0.5 + WATCHDOG_MARGIN_S + 3.0, took
+    ended = sigterm_when_ready(script)
+    assert ended.code == EXIT_STOP_OVERRUN, ended.err
+    assert "vigil test: overran its shutdown budget" in ended.err, ended.err
+    assert "stuck_in_shutdown" in ended.err, ended.err  # the stack says where it hung
+    assert 0.5 + WATCHDOG_MARGIN_S - 0.2 < ended.took < 0.5 + WATCHDOG_MARGIN_S + 3.0, ended.took
 
 
 def test_a_service_that_stops_in_time_is_not_ended_by_the_watchdog() -> None:
@@ -64,18 +78,8 @@ def test_a_service_that_stops_in_time_is_not_ended_by_the_watchdog() -> None:
         "shutdown.restore()\n"
         "print('clean exit', flush=True)\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0 and "clean exit" in out, (proc.returncode, out, err)
+    ended = sigterm_when_ready(script)
+    assert ended.code == 0 and "clean exit" in ended.out, ended
 
 
 def test_stop_budget_shares_one_deadline_between_steps() -> None:
@@ -104,18 +108,8 @@ def test_the_countdown_covers_what_runs_after_the_service_returned() -> None:
         "    time.sleep(60)\n"
         "closing_a_client_that_hangs()\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == EXIT_STOP_OVERRUN and "closing_a_client_that_hangs" in err, err
+    ended = sigterm_when_ready(script)
+    assert ended.code == EXIT_STOP_OVERRUN and "closing_a_client_that_hangs" in ended.err, ended.err
 
 
 def test_without_a_signal_restore_disarms_it() -> None:
@@ -130,18 +124,9 @@ def test_without_a_signal_restore_disarms_it() -> None:
         "time.sleep(0.1 + 2.0 + 1.0)\n"
         "print('clean exit', flush=True)\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        proc.send_signal(signal.SIGTERM)  # after restore: no countdown starts
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0 and "handled" in out and "clean exit" in out, (proc.returncode, out, err)
+    ended = sigterm_when_ready(script)
+    # SIGTERM came after restore(): no countdown started
+    assert ended.code == 0 and "handled" in ended.out and "clean exit" in ended.out, ended
 
 
 def test_a_kafka_client_close_that_hangs_is_left_behind(caplog: pytest.LogCaptureFixture) -> None:
