@@ -586,12 +586,8 @@ SOURCES: tuple[PackageSource, ...] = (
             r"/(chat_message_02_type_writer_short|political_action_successful_01_typewriter)\.mp3$",
             r"/(placed_infrastructure_01_sawing_wood|political_action_failure_01_paper_being_ripped)\.mp3$",
         )
-        + _r(
-            "music",
-            r"_Anthem_Intro[^/]*\.mp3$",
-            r"_(1812_overture|classic_music|la_reine_et_ses_enfants|serious_epic_theme)\.mp3$",
-            r"_(buildup_to_epic_scene|company_of_the_ring|gladiator_entrance|fantasy_battlemarch)\.mp3$",
-        ),
+        # Its music is not used: the folder ships clips named after film scores (company_of_the_ring,
+        # gladiator_entrance, ...) under Debian's blanket GPL-2+, a provenance no one can vouch for.
     ),
     PackageSource(
         "tuxfootball",
@@ -660,6 +656,129 @@ SOURCES: tuple[PackageSource, ...] = (
         + _r("vehicle", r"#sound/ugv/diesel-(idle|move)\.ogg$"),
         note="UFO: Alien Invasion; files whose copyright stanza names OpenArena or Nexuiz are skipped",
     ),
+    # -- added for 2.2.0 (surveyed 2026-12-01): explosions, multilingual speech, everyday sounds
+    PackageSource(
+        "armagetronad",
+        _r("explosion", r"/armagetronad/sound/expl\.wav$"),
+        note="Armagetron Advanced: the crash explosion",
+    ),
+    PackageSource(
+        "bomberclone-data",
+        _r("explosion", r"/bomberclone/tileset/default/explode\.wav$"),
+        licence="GPL-2",
+        holder="Steffen Pohle, Patrick Wilczek, TekkRat",
+        note="BomberClone: a bomb explosion",
+    ),
+    PackageSource(
+        "extremetuxracer-data",
+        _r("impact", r"/etr/sounds/tree_hit\.wav$")
+        + _r("other", r"/etr/sounds/(grass|ice|leaves|mud|rock|snow)_slide\.wav$"),
+        note="Extreme Tux Racer: a tree hit, sliding over six surfaces",
+    ),
+    PackageSource(
+        "freeorion-data",
+        _r("explosion", r"/data/sound/combat/explosion-(heavy|med|light)1\.ogg$"),
+        note="FreeOrion: three long produced explosions",
+    ),
+    PackageSource(
+        "frozen-bubble-data",
+        _r("applause", r"/frozen-bubble/snd/applause\.ogg$")
+        + _r("other", r"/frozen-bubble/snd/(snore|typewriter)\.ogg$"),
+        note="Frozen-Bubble: applause, a snore, a typewriter",
+    ),
+    PackageSource(
+        "granatier",
+        _r("explosion", r"/granatier/sounds/explode\.wav$"),
+        note="Granatier (KDE): a bomb explosion",
+    ),
+    PackageSource(
+        "hex-a-hop-data",
+        _r("explosion", r"/hex-a-hop/sound-explode-(big|small)\.ogg$"),
+        note="Hex-a-hop: two explosions (public domain)",
+    ),
+    PackageSource(
+        "ksirk",
+        _r("gunshot", r"/ksirk/skins/default/sounds/cannon\.wav$"),
+        note="KsirK (KDE): a cannon firing",
+    ),
+    PackageSource(
+        "ktuberling-data",
+        _r("speech", r"/ktuberling/sounds/[^/]+/[^/]+\.(ogg|wav)$"),
+        note="KTuberling (KDE): single spoken words in 25 languages, many speakers",
+    ),
+    PackageSource(
+        "lbreakout2-data",
+        _r("explosion", r"/lbreakout2/sounds/exp\.wav$")
+        + _r("speech", r"/lbreakout2/sounds/(dammit|damn|excellent|verygood|wontgiveup)\.wav$"),
+        licence="GPL",
+        holder="2000 Michael Speck",
+        note="LBreakout2: a brick explosion, five short exclamations",
+    ),
+    PackageSource(
+        "lmms-common",
+        _r("applause", r"/lmms/samples/misc/applause01\.ogg$")
+        + _r("crowd", r"/lmms/samples/misc/raving_crowd01\.ogg$"),
+        licence="GPL-2+",
+        holder="LMMS developers",
+        note="LMMS's sample library: applause and a crowd (its beats and loops are left out)",
+    ),
+    PackageSource(
+        "mirrormagic-data",
+        _r("explosion", r"/sounds/snd_classic/(booom|kabumm)\.wav$")
+        + _r("door", r"/sounds/snd_classic/door\.wav$")
+        + _r("other", r"/sounds/snd_classic/lachen\.wav$"),
+        note="Mirror Magic (Artsoft classic set): two explosions, a door, laughter",
+    ),
+    PackageSource(
+        "monsterz-data",
+        # boing/ding/duh/grunt/laugh/whip are reworked Wesnoth sounds (reserved): never matched
+        _r("applause", r"/monsterz/sound/applause\.wav$"),
+        licence="LGPL-2.1",
+        holder="Sun Microsystems, Inc. (OpenOffice.org's applause.wav)",
+        note="Monsterz: applause only",
+    ),
+    PackageSource(
+        "neverball-common",
+        _r(
+            "speech",
+            r"/neverball/snd/(gd/)?(birdie|bogey|double|eagle|one|par|penalty|player[1-4]|success|fall|go"
+            r"|over|ready|record|select|set|time)\.ogg$",
+        ),
+        note="Neverball/Neverputt: announcer voice clips (English and Scottish Gaelic)",
+    ),
+    PackageSource(
+        "penguin-command",
+        _r("explosion", r"/penguin-command/sound/(bombex|missex)\.wav$"),
+        licence="GPL-2+",
+        holder="Karl Bartel",
+        note="Penguin Command: a bomb and a missile exploding",
+    ),
+    PackageSource(
+        "powermanga-data",
+        # the small explosions are band-limited and partly byte-identical: left out
+        _r("explosion", r"/powermanga/sounds/sound_(big|medium)_explosion_\d\.wav$"),
+        note="Powermanga: eight sampled explosions",
+    ),
+    PackageSource(
+        "ri-li-data",
+        _r("impact", r"/ri-li/sounds/crash\.wav$"),
+        note="Ri-li: a toy train crashing",
+    ),
+    PackageSource(
+        "spacezero",
+        _r("explosion", r"/spacezero/sounds/explos\.wav$"),
+        # its copyright file is DEP-5 in the pre-standard format (dep.debian.net/deps/dep5)
+        licence="GPL-3+",
+        holder="2006-2011 M. Revenga",
+        note="SpaceZero: a sustained explosion",
+    ),
+    PackageSource(
+        "stormbaancoureur-data",
+        _r("vehicle", r"/stormbaancoureur/sounds/camaro_s16_le\.wav$"),
+        licence="GPL-3",
+        holder="2006-2008 Bram Stolk",
+        note="Stormbaan Coureur: a car engine recording",
+    ),
     PackageSource(
         "pygame",
         _r("explosion", r"/examples/data/boom\.wav$")
@@ -688,6 +807,20 @@ REJECTED: dict[str, str] = {
     "kobodeluxe-data": "no audio files (its sounds are synthesised at run time)",
     "pingus-data": "cartoon voices and plops only",
     "crossfire-client-sounds": "not in Debian 12 (crossfire-client ships the sounds)",
+    # surveyed for 2.2.0 (2026-12-01)
+    "arcade (PyPI)": "its 61 CC0 sounds are synthetic retro effects, explosions included",
+    "noiz2sa/rrootage/parsec47/torus-trooper/tumiki-fighters/gunroar/titanion/mu-cade-data": (
+        "Kenta Cho's shooters: every effect is synthesised noise; music only"
+    ),
+    "knavalbattle": "its shot sounds hold the shot and the hit in one file; splash and sinking likewise",
+    "xblast-tnt-sounds": "headerless .raw PCM files",
+    "trigger-rally-data": "every sound is inside data.zip (engine, wind, gravel, co-driver calls)",
+    "pokerth-data": "byte-identical chip clatter and UI beeps",
+    "klettres-data": "spoken single letters and syllables (ktuberling-data's words are used instead)",
+    "flightgear-data-base": "1.34 GB .deb",
+    "kapman/kblocks/kbounce/kdiamond/kollision/kgoldrunner/tecnoballz-data": "UI and cartoon blips",
+    "abuse-sfx/abuse-frabs/methane/violetland-data": "not in Debian 12",
+    "beneath-a-steel-sky/flight-of-the-amazon-queen/lure-of-the-temptress": "audio packed in game archives",
 }
 
 
