@@ -40,6 +40,16 @@ def test_reserved_packages_are_refused_everywhere(tmp_path):
     assert not (tmp_path / "m.tsv").exists()
 
 
+def test_no_clip_of_doubtful_provenance():
+    """TripleA ships clips named after film scores under a blanket GPL-2+; none may be used, and
+    the rules must not pick them up again."""
+    film = ("company_of_the_ring", "gladiator_entrance", "1812_overture", "serious_epic_theme")
+    assert not [e.member for e in ENTRIES if any(f in e.member.lower() for f in film)]
+    triplea = source("triplea")
+    member = "./usr/share/games/triplea/assets/sounds/classical/x/x_company_of_the_ring.mp3"
+    assert triplea.classify(member) is None
+
+
 def test_rows_use_the_vocabulary_and_role_follows_class():
     for e in ENTRIES:
         assert e.cls in ROLE_OF_CLASS, e
