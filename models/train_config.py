@@ -35,7 +35,7 @@ class TrainConfig:
     real_val_seed: int = 1_100_003
     real_test_seed: int = 2_100_003
     # generated sirens, horns and alarms (each) added to the train bank as hard negatives: the
-    # corpus holds only a few real ones (model 2.1.0 was trained with 30)
+    # corpus holds only a few real ones (models 2.1.0 and 2.2.0 were trained with 30)
     generated_everyday: int = 30
     # distillation from the aiSFX sound-effects embedding (models/teacher.py); 0 turns it off
     distill_weight: float = 0.5

@@ -585,7 +585,7 @@ SOURCES: tuple[PackageSource, ...] = (
             r"/(chat_join_game_01_door_bell|battle_dice_rolled_01_dice_shaken_then_rolled)\.mp3$",
             r"/(chat_message_02_type_writer_short|political_action_successful_01_typewriter)\.mp3$",
             r"/(placed_infrastructure_01_sawing_wood|political_action_failure_01_paper_being_ripped)\.mp3$",
-        )
+        ),
         # Its music is not used: the folder ships clips named after film scores (company_of_the_ring,
         # gladiator_entrance, ...) under Debian's blanket GPL-2+, a provenance no one can vouch for.
     ),
@@ -694,6 +694,7 @@ SOURCES: tuple[PackageSource, ...] = (
     PackageSource(
         "hex-a-hop-data",
         _r("explosion", r"/hex-a-hop/sound-explode-(big|small)\.ogg$"),
+        dep5_prefix=("usr/share/games/hex-a-hop/hex-a-hop/", "data/"),
         note="Hex-a-hop: two explosions (public domain)",
     ),
     PackageSource(
