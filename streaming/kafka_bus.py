@@ -274,6 +274,8 @@ T = TypeVar("T")
 
 SUBSCRIBE_METADATA_WAIT_S = 10.0  # KafkaBusConsumer.subscribe: for topics just created
 CLOSE_WAIT_S = 0.5  # the most a client's close waits for its IO thread, beyond its own timeout
+# After a stop, how much longer than its own timeout a poll is waited for (see KafkaBusConsumer.poll).
+POLL_STOP_SLACK_S = 0.5
 
 
 class _Timeout(Exception):
@@ -767,7 +769,7 @@ class KafkaBusConsumer:
         if self._closed:
             raise BusError("consumer is closed")
         try:
-            batches = self._consumer.poll(timeout_ms=int(max(0.0, timeout_s) * 1000), max_records=max_records)
+            batches = self._poll_until_stopped(timeout_s, max_records)
         except kerr.KafkaError as exc:
             raise _wrap(exc, self._context("poll")) from None
         paused = self._consumer.paused()
@@ -790,6 +792,39 @@ class KafkaBusConsumer:
                 for r in records
             )
         return out
+
+    def _poll_until_stopped(self, timeout_s: float, max_records: int | None) -> dict[Any, list[Any]]:
+        """kafka-python's ``poll`` on a worker thread, given up once the service is stopping.
+
+        Its poll waits for the client's IO thread without a bound of its own (while looking for
+        the group coordinator, say), and that thread can sit in ``getaddrinfo`` when the broker's
+        DNS went away (a compose stack stopping: the alert service was seen held past its
+        shutdown budget). While running it waits as long as kafka-python does; after a stop it
+        waits ``timeout_s`` plus a little, then hands back nothing (the worker is a daemon).
+        """
+        timeout_ms = int(max(0.0, timeout_s) * 1000)
+        result: list[dict[Any, list[Any]]] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                result.append(self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records))
+            except BaseException as exc:  # handed to the caller's thread below
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, name="vigil-kafka-poll", daemon=True)
+        started = time.monotonic()
+        worker.start()
+        while True:
+            worker.join(0.05)
+            if not worker.is_alive():
+                break
+            if self._stop.is_set() and time.monotonic() - started > timeout_s + POLL_STOP_SLACK_S:
+                log.warning("%s", self._context("poll did not return after the stop; moving on"))
+                return {}
+        if failure:
+            raise failure[0]
+        return result[0]
 
     def connected(self) -> bool:
         """Whether the group's coordinator is known and connected (False while the broker is away).
