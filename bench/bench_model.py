@@ -156,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     if baseline is not None:
         results["baseline"] = measure(baseline, providers, args.threads, batches, args.seconds)
     result = {"trainable_parameters": trainable_parameters(), "load_average_1m": round(load, 2), **results}
-    print(f"parameters (PyTorch, this code): {result['trainable_parameters'] or 'n/a'} trainable")
+    learned = ", ".join(f"{name} {r['parameters']['learned']}" for name, r in results.items())  # type: ignore[index]
+    print(
+        f"parameters: one FusionNet (PyTorch, this code) {result['trainable_parameters'] or 'n/a'} trainable;"
+        f" learned, in each file (an ensemble holds several networks): {learned}"
+    )
     header = f"{'':>9} {'version':>9} {'MB':>6} {'GFLOP/win':>10}" + "".join(
         f" {'b' + str(b) + ' win/s':>11}" for b in batches
     )

@@ -17,7 +17,12 @@ DEFAULT_OUT = "models/default/vigil-av-fusion.onnx"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register `vigil export` options."""
-    parser.add_argument("--run", default="runs/default", help="run directory written by `vigil train`")
+    parser.add_argument(
+        "--run",
+        nargs="+",
+        default=["runs/default"],
+        help="run directory written by `vigil train`; several: export their average (an ensemble)",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help="ONNX file to write")
     parser.add_argument("--model-version", default="1.0.0", help="version string stored in the contract")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
@@ -42,9 +47,11 @@ def training_summary(metrics: dict[str, Any]) -> dict[str, Any]:
         "ambiguous_fusion_gain_ap": amb.get("fusion_gain_ap"),
         "missing_audio_visual_incidents_ap": metrics.get("missing_audio", {}).get("visual_incidents_ap"),
     }
-    real = metrics.get("real_test")
-    if real:
-        tr["metrics"]["real_test"] = {
+    for split in ("real_val", "real_test"):
+        real = metrics.get(split)
+        if not real:
+            continue
+        tr["metrics"][split] = {
             "windows": real.get("n"),
             "anomaly_ap": real.get("both", {}).get("anomaly_ap"),
             "per_class_ap": real.get("both", {}).get("per_class_ap"),
@@ -62,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         from models.export import export_onnx, max_abs_diff_vs_torch
-        from models.net import FusionNet
+        from models.net import FusionEnsemble, FusionNet
     except ImportError as exc:
         print(f"vigil export needs the training extras (pip install -e '.[train]'): {exc}")
         return 2
@@ -71,16 +78,33 @@ def run(args: argparse.Namespace) -> int:
     if args.opset < 17:
         print(f"--opset {args.opset}: Vigil needs opset 17 or newer")
         return 2
-    run_dir = Path(args.run)
-    weights = run_dir / "model.pt"
-    if not weights.is_file():
-        print(f"{weights}: not found (train first: vigil train --out {run_dir})")
-        return 2
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    model = FusionNet()
-    model.load_state_dict(torch.load(weights, weights_only=False)["model"])
-    contract = ModelContract(model_version=args.model_version, training=training_summary(metrics))
+    members: list[FusionNet] = []
+    summaries: list[dict[str, Any]] = []
+    configs: list[dict[str, Any]] = []
+    for run_dir in map(Path, args.run):
+        weights = run_dir / "model.pt"
+        if not weights.is_file():
+            print(f"{weights}: not found (train first: vigil train --out {run_dir})")
+            return 2
+        metrics_path = run_dir / "metrics.json"
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+        saved = torch.load(weights, weights_only=False)
+        net = FusionNet()
+        net.load_state_dict(saved["model"])
+        members.append(net)
+        summaries.append({"run": run_dir.name, **training_summary(metrics)})
+        configs.append(dict(saved.get("config") or {}, out=str(run_dir)))
+    if len(members) == 1:
+        model: FusionNet | FusionEnsemble = members[0]
+        training = summaries[0]
+    else:
+        model = FusionEnsemble(members)
+        try:
+            training = ensemble_training(model, configs[0], summaries)
+        except FileNotFoundError as exc:
+            print(f"{exc}: the ensemble is measured on the first run's held-out windows")
+            return 2
+    contract = ModelContract(model_version=args.model_version, training=training)
     out = export_onnx(model, args.out, contract, opset=args.opset)
     diffs = max_abs_diff_vs_torch(model, out)
     loaded = load_model_contract(out)
@@ -88,3 +112,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({size_mb:.2f} MB, opset {args.opset}, model_version {loaded.model_version})")
     print("ONNX Runtime vs PyTorch max |diff|: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
     return 0 if diffs["anomaly"] <= 1e-4 else 1
+
+
+def ensemble_training(model: Any, config: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The contract's ``training`` field for an ensemble: its members' summaries, and its own
+    metrics measured now on the held-out windows the first member's run cached (the same windows
+    that run's own metrics were measured on, so the numbers compare)."""
+    from models.train_config import TrainConfig
+    from models.trainer import cached_evaluation_sets, heldout_report
+
+    cfg = TrainConfig(**{k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__})
+    print(f"measuring the ensemble of {len(summaries)} on {cfg.out}'s held-out windows")
+    rep = heldout_report(model, cached_evaluation_sets(cfg))
+    tr = training_summary(rep)
+    return {
+        "ensemble_of": [s["run"] for s in summaries],
+        "combination": "mean of the members' probabilities and contributions",
+        "metrics": tr["metrics"],
+        "members": summaries,
+    }

@@ -11,12 +11,15 @@ import onnx
 import torch
 
 from models.contract import CONTRACT_KEY, INPUT_NAMES, OUTPUT_NAMES, ModelContract
-from models.net import FusionNet
+from models.net import FusionEnsemble, FusionNet
+
+#: what can be exported: one network, or several averaged
+Exportable = FusionNet | FusionEnsemble
 
 OPSET = 17
 
 
-def export_onnx(model: FusionNet, path: str | Path, contract: ModelContract, opset: int = OPSET) -> Path:
+def export_onnx(model: Exportable, path: str | Path, contract: ModelContract, opset: int = OPSET) -> Path:
     """Write ``model`` as ONNX with a dynamic batch axis and the ``vigil.contract`` metadata."""
     model = model.eval()
     t, s = contract.frames_per_window, contract.samples_per_window
@@ -57,7 +60,7 @@ def export_onnx(model: FusionNet, path: str | Path, contract: ModelContract, ops
 
 
 def max_abs_diff_vs_torch(
-    model: FusionNet, path: str | Path, batch: int = 4, seed: int = 0
+    model: Exportable, path: str | Path, batch: int = 4, seed: int = 0
 ) -> dict[str, float]:
     """Run the same random inputs through PyTorch and ONNX Runtime (CPU); max |diff| per output."""
     import onnxruntime as ort

@@ -15,7 +15,9 @@ and the heads. A missing modality is replaced by a learned "missing" token seque
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import cast
 
 import numpy as np
 import torch
@@ -265,3 +267,45 @@ class FusionNet(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (the fixed DFT/mel buffers are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class FusionEnsemble(nn.Module):
+    """Several :class:`FusionNet` s trained apart (other seeds or schedules), averaged.
+
+    The same contract as one FusionNet: the members' probabilities and contributions are averaged
+    (a deep ensemble; averaging what independently trained networks say cancels part of each
+    one's idiosyncratic errors on sound it never heard). The fixed log-mel front end and the frame
+    pooling are computed once and shared, since they have no learned weights.
+    """
+
+    def __init__(self, members: list[FusionNet]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        # a copy, so that the exported graph names it ``logmel.*`` like a single network's
+        self.logmel = copy.deepcopy(members[0].logmel)
+        for i, m in enumerate(members[1:], start=1):
+            if not (
+                torch.equal(m.logmel.dft, self.logmel.dft) and torch.equal(m.logmel.mel, self.logmel.mel)
+            ):
+                raise ValueError(f"member {i} has another log-mel front end than member 0")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, frames: Tensor, audio: Tensor, modality_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Contract forward: the members' mean (anomaly [B], class_probs [B,C], contribution [B,2])."""
+        mel = self.logmel(audio * modality_mask[:, 0:1])
+        out = self.forward_features(FusionNet.pool_frames(frames), mel, modality_mask)
+        return out[0], out[1], out[2]
+
+    def forward_features(
+        self, video: Tensor, mel: Tensor, modality_mask: Tensor, explain: bool = True
+    ) -> tuple[Tensor, ...]:
+        """From pooled frames and log-mel: the members' mean (anomaly, class_probs, contribution).
+
+        The third output is the mean contribution with ``explain``, else the mean gate (as for
+        :meth:`FusionNet.forward_features`); what only training uses is not returned.
+        """
+        nets = cast(list[FusionNet], list(self.members))
+        outs = [m.forward_features(video, mel, modality_mask, explain=explain) for m in nets]
+        n = float(len(outs))
+        return tuple(torch.stack([o[k] for o in outs]).sum(0) / n for k in range(3))

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from models.augment import MelAugment, augment_mel
 from models.contract import CLASSES
 from models.evaluate import MODES, real_report, report
-from models.net import DISTILL_DIM, FusionNet, count_parameters
+from models.net import DISTILL_DIM, FusionEnsemble, FusionNet, count_parameters
 from models.synth.windows import AMBIGUOUS_MIX, TRAIN_MIX, WindowSet, make_dataset
 from models.teacher import ATTRIBUTION, Teacher
 from models.train_config import TrainConfig
@@ -205,7 +205,7 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, audio_present: to
 
 
 def predict_features(
-    model: FusionNet, feats: Features, mask: tuple[float, float], batch: int = 128
+    model: FusionNet | FusionEnsemble, feats: Features, mask: tuple[float, float], batch: int = 128
 ) -> tuple[np.ndarray, np.ndarray]:
     """(anomaly, class_probs) from cached features with a fixed modality mask."""
     model.eval()
@@ -361,15 +361,7 @@ def final_report(
     seconds: float,
 ) -> dict[str, Any]:
     """Held-out and ambiguous-set ablation plus a training-data summary."""
-    ho, amb = sets["heldout"], sets["ambiguous"]
-    ho_preds = {m: predict_features(model, ho, mk) for m, mk in MODES.items()}
-    amb_preds = {m: predict_features(model, amb, mk) for m, mk in MODES.items()}
-    rep = report(ho.labels, ho.scenarios, ho_preds, amb.labels, amb_preds)
-    for name in ("real_val", "real_test"):
-        if name in sets:
-            f = sets[name]
-            preds = {m: predict_features(model, f, mk) for m, mk in MODES.items()}
-            rep[name] = real_report(f.labels, f.scenarios, preds)
+    rep = heldout_report(model, sets)
     counts: dict[str, int] = {}
     for s in sets["train"].scenarios:
         counts[s] = counts.get(s, 0) + 1
@@ -391,6 +383,46 @@ def final_report(
         "classes": list(CLASSES),
     }
     return rep
+
+
+def heldout_report(model: FusionNet | FusionEnsemble, sets: dict[str, Features]) -> dict[str, Any]:
+    """Synthetic held-out and ambiguous-set ablation, and the real val / test splits where present."""
+    ho, amb = sets["heldout"], sets["ambiguous"]
+    ho_preds = {m: predict_features(model, ho, mk) for m, mk in MODES.items()}
+    amb_preds = {m: predict_features(model, amb, mk) for m, mk in MODES.items()}
+    rep = report(ho.labels, ho.scenarios, ho_preds, amb.labels, amb_preds)
+    for name in ("real_val", "real_test"):
+        if name in sets:
+            f = sets[name]
+            preds = {m: predict_features(model, f, mk) for m, mk in MODES.items()}
+            rep[name] = real_report(f.labels, f.scenarios, preds)
+    return rep
+
+
+def cached_evaluation_sets(cfg: TrainConfig) -> dict[str, Features]:
+    """The held-out sets a finished run cached (``heldout``, ``ambiguous``, ``real_val``, ``real_test``).
+
+    Raises FileNotFoundError naming the first one missing (its run directory was cleaned).
+    """
+    out = Path(cfg.out)
+    stems = {
+        "heldout": f"data-heldout-seed{cfg.heldout_seed}-n{cfg.heldout_windows}",
+        "ambiguous": f"data-ambiguous-seed{cfg.ambiguous_seed}-n{cfg.ambiguous_windows}",
+    }
+    if cfg.corpus_dir:
+        for name, seed, n in (
+            ("real_val", cfg.real_val_seed, cfg.real_val_windows),
+            ("real_test", cfg.real_test_seed, cfg.real_test_windows),
+        ):
+            if n > 0:
+                stems[name] = f"data-{name}-seed{seed}-n{n}"
+    sets: dict[str, Features] = {}
+    for name, stem in stems.items():
+        path = _cache_path(out, stem, need_teacher=False)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: the run's cached {name} windows are gone")
+        sets[name] = _cached(path, None)
+    return sets
 
 
 def plot(history: dict[str, list[float]], model: FusionNet, sets: dict[str, Features], out: Path) -> None:
