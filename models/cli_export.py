@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     members: list[FusionNet] = []
     summaries: list[dict[str, Any]] = []
-    configs: list[dict[str, Any]] = []
+    first_config: dict[str, Any] = {}  # the ensemble is measured on the first run's cached windows
     for run_dir in map(Path, args.run):
         weights = run_dir / "model.pt"
         if not weights.is_file():
@@ -93,14 +93,15 @@ def run(args: argparse.Namespace) -> int:
         net.load_state_dict(saved["model"])
         members.append(net)
         summaries.append({"run": run_dir.name, **training_summary(metrics)})
-        configs.append(dict(saved.get("config") or {}, out=str(run_dir)))
+        if not first_config:
+            first_config = dict(saved.get("config") or {}, out=str(run_dir))
     if len(members) == 1:
         model: FusionNet | FusionEnsemble = members[0]
         training = summaries[0]
     else:
         model = FusionEnsemble(members)
         try:
-            training = ensemble_training(model, configs[0], summaries)
+            training = ensemble_training(model, first_config, summaries)
         except FileNotFoundError as exc:
             print(f"{exc}: the ensemble is measured on the first run's held-out windows")
             return 2

@@ -76,6 +76,11 @@ def _cached(path: Path, build: Any) -> Features:
     return feats
 
 
+def _stem(name: str, seed: int, n: int) -> str:
+    """The file name (before any suffix) of a run's cached window set."""
+    return f"data-{name}-seed{seed}-n{n}"
+
+
 def _cache_path(out: Path, stem: str, need_teacher: bool) -> Path:
     """Cached features; the copy with teacher embeddings serves runs without distillation too."""
     with_teacher = out / f"{stem}-t.npz"
@@ -104,7 +109,7 @@ def load_features(cfg: TrainConfig, model: FusionNet, log: Any = print) -> dict[
     sets: dict[str, Features] = {}
     for name, (n, seed, mix) in specs.items():
         tch = teacher if name == "train" else None
-        path = _cache_path(out, f"data-{name}-seed{seed}-n{n}", tch is not None)
+        path = _cache_path(out, _stem(name, seed, n), tch is not None)
         log(f"data {name}: {n} windows, seed {seed} ({'cached' if path.exists() else 'generating'})")
         sets[name] = _cached(
             path,
@@ -166,7 +171,7 @@ def load_corpus_features(
         extra = f"-e{cfg.generated_everyday}" if split == "train" and cfg.generated_everyday else ""
         balance = split == "train" and cfg.balance_packages
         extra += "-b" if balance else ""
-        path = _cache_path(out, f"data-{name}-seed{seed}-n{n}{extra}", tch is not None)
+        path = _cache_path(out, _stem(name, seed, n) + extra, tch is not None)
         cached = path.exists()
 
         def build(
@@ -406,8 +411,8 @@ def cached_evaluation_sets(cfg: TrainConfig) -> dict[str, Features]:
     """
     out = Path(cfg.out)
     stems = {
-        "heldout": f"data-heldout-seed{cfg.heldout_seed}-n{cfg.heldout_windows}",
-        "ambiguous": f"data-ambiguous-seed{cfg.ambiguous_seed}-n{cfg.ambiguous_windows}",
+        "heldout": _stem("heldout", cfg.heldout_seed, cfg.heldout_windows),
+        "ambiguous": _stem("ambiguous", cfg.ambiguous_seed, cfg.ambiguous_windows),
     }
     if cfg.corpus_dir:
         for name, seed, n in (
@@ -415,7 +420,7 @@ def cached_evaluation_sets(cfg: TrainConfig) -> dict[str, Features]:
             ("real_test", cfg.real_test_seed, cfg.real_test_windows),
         ):
             if n > 0:
-                stems[name] = f"data-{name}-seed{seed}-n{n}"
+                stems[name] = _stem(name, seed, n)
     sets: dict[str, Features] = {}
     for name, stem in stems.items():
         path = _cache_path(out, stem, need_teacher=False)

@@ -95,7 +95,7 @@ def _fake_run(path, seed: int, windows: int = 24) -> None:
     from models.net import FusionNet
     from models.synth.windows import AMBIGUOUS_MIX, TRAIN_MIX, make_dataset
     from models.train_config import TrainConfig
-    from models.trainer import _cache_path, _cached, featurize
+    from models.trainer import _cache_path, _cached, _stem, featurize
 
     cfg = TrainConfig(out=str(path), seed=seed, heldout_windows=windows, ambiguous_windows=windows)
     torch.manual_seed(seed)
@@ -106,7 +106,7 @@ def _fake_run(path, seed: int, windows: int = 24) -> None:
         ("heldout", cfg.heldout_windows, cfg.heldout_seed, TRAIN_MIX),
         ("ambiguous", cfg.ambiguous_windows, cfg.ambiguous_seed, AMBIGUOUS_MIX),
     ):
-        cache = _cache_path(path, f"data-{name}-seed{s}-n{n}", need_teacher=False)
+        cache = _cache_path(path, _stem(name, s, n), need_teacher=False)
         _cached(cache, lambda n=n, s=s, mix=mix: featurize(make_dataset(n, s, mix), net))
 
 
