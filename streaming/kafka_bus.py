@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import kafka.errors as kerr
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -282,31 +282,46 @@ class _Timeout(Exception):
     """A kafka-python call did not return within its time (see :func:`_within`)."""
 
 
-def _within(call: Callable[[], T], timeout_s: float, what: str) -> T:
-    """``call()`` on a daemon thread; its result, its exception, or :class:`_Timeout` after ``timeout_s``.
+class _BackgroundCall(Generic[T]):
+    """``call()`` started on a daemon thread; the caller decides how long to wait for it.
 
-    kafka-python 3 runs every blocking call (commit, close) on the client's IO thread and waits
-    for it without a bound of its own, and that thread can sit in ``getaddrinfo`` for a broker's
-    name whose DNS went away with it (a compose stack stopping: seen to hold a stopping service
-    past its grace period). The IO threads are daemons: a process that moves on still exits.
+    kafka-python 3 runs every blocking call (poll, commit, close) on the client's IO thread and
+    waits for it without a bound of its own, and that thread can sit in ``getaddrinfo`` for a
+    broker's name whose DNS went away with it (a compose stack stopping: seen to hold a stopping
+    service past its grace period). The threads are daemons: a process that moves on still exits.
     """
-    result: list[T] = []
-    failure: list[BaseException] = []
 
-    def run() -> None:
+    def __init__(self, call: Callable[[], T], name: str) -> None:
+        self._result: list[T] = []
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], T]) -> None:
         try:
-            result.append(call())
-        except BaseException as exc:  # handed to the caller's thread below
-            failure.append(exc)
+            self._result.append(call())
+        except BaseException as exc:  # handed to the caller's thread by outcome()
+            self._failure.append(exc)
 
-    worker = threading.Thread(target=run, name="vigil-kafka-call", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
+    def wait(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s``; whether the call has finished."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def outcome(self) -> T:
+        """The finished call's result, or its exception raised here."""
+        if self._failure:
+            raise self._failure[0]
+        return self._result[0]
+
+
+def _within(call: Callable[[], T], timeout_s: float, what: str) -> T:
+    """``call()`` on a daemon thread (see :class:`_BackgroundCall`); its result, its exception,
+    or :class:`_Timeout` after ``timeout_s``."""
+    background = _BackgroundCall(call, "vigil-kafka-call")
+    if not background.wait(timeout_s):
         raise _Timeout(f"{what}: no answer within {timeout_s:.1f} s (the client's IO thread is stuck)")
-    if failure:
-        raise failure[0]
-    return result[0]
+    return background.outcome()
 
 
 def _close_within(close: Callable[[], None], timeout_s: float, what: str) -> None:
@@ -803,28 +818,15 @@ class KafkaBusConsumer:
         waits ``timeout_s`` plus a little, then hands back nothing (the worker is a daemon).
         """
         timeout_ms = int(max(0.0, timeout_s) * 1000)
-        result: list[dict[Any, list[Any]]] = []
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                result.append(self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records))
-            except BaseException as exc:  # handed to the caller's thread below
-                failure.append(exc)
-
-        worker = threading.Thread(target=run, name="vigil-kafka-poll", daemon=True)
+        background = _BackgroundCall(
+            lambda: self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records), "vigil-kafka-poll"
+        )
         started = time.monotonic()
-        worker.start()
-        while True:
-            worker.join(0.05)
-            if not worker.is_alive():
-                break
+        while not background.wait(0.05):
             if self._stop.is_set() and time.monotonic() - started > timeout_s + POLL_STOP_SLACK_S:
                 log.warning("%s", self._context("poll did not return after the stop; moving on"))
                 return {}
-        if failure:
-            raise failure[0]
-        return result[0]
+        return cast(dict[Any, list[Any]], background.outcome())
 
     def connected(self) -> bool:
         """Whether the group's coordinator is known and connected (False while the broker is away).
