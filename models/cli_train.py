@@ -92,6 +92,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="per-step decay of an exponential moving average of the weights, which is then what is "
         "evaluated and saved (e.g. 0.998; 0: off, the last weights)",
     )
+    parser.add_argument(
+        "--hard-negative-weight",
+        type=float,
+        default=d["hard_negative_weight"],
+        help="loss weight of ordinary windows holding an everyday event (door, siren, speech...); "
+        "1: the same as every other window",
+    )
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="start from a finished run's model.pt (fine-tuning) instead of fresh weights",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from models.contract import CLASSES
+from models.corpus.mixer import NEGATIVE_SCENARIO
 from models.metrics import average_precision, roc_auc
 from models.synth.windows import VISIBLE_INCIDENTS, WindowSet
 
@@ -148,7 +149,7 @@ def real_report(
         kinds: dict[str, list[float]] = {}
         for s, a, o in zip(scenarios, an, ordinary, strict=True):
             if o:
-                kind = s.split(":")[1] if s.startswith("real_negative:") else "ambience"
+                kind = s.split(":")[1] if s.startswith(NEGATIVE_SCENARIO) else "ambience"
                 for k in kind.split("+"):
                     kinds.setdefault(k, []).append(float(a >= threshold))
         rep["ordinary_above_threshold_by_kind"] = {

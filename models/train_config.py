@@ -49,4 +49,9 @@ class TrainConfig:
     # exponential moving average of the weights (and BatchNorm statistics) per step; the average
     # is what is evaluated each epoch, reported and exported. 0 turns it off (the last weights)
     ema_decay: float = 0.0
+    # loss weight of ordinary windows that hold an everyday event (a door, a siren, speech: the
+    # sounds that fire most on unheard packages); 1.0: every window counts the same
+    hard_negative_weight: float = 1.0
+    # start from a finished run's weights (its model.pt) instead of a fresh network: fine-tuning
+    init_from: str | None = None
     teacher_cache: str = "~/.cache/vigil/wheels"

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 from models.augment import MelAugment, augment_mel
 from models.contract import CLASSES
+from models.corpus.mixer import NEGATIVE_SCENARIO
 from models.evaluate import MODES, real_report, report
 from models.net import DISTILL_DIM, FusionEnsemble, FusionNet, count_parameters
 from models.synth.windows import AMBIGUOUS_MIX, TRAIN_MIX, WindowSet, make_dataset
@@ -226,14 +228,29 @@ def predict_features(
     return np.concatenate(an), np.concatenate(cp)
 
 
-def loss_fn(out: tuple[torch.Tensor, ...], y: torch.Tensor, aux_weight: float) -> torch.Tensor:
-    """BCE on anomaly + classes for the fused head, plus unimodal auxiliary heads."""
+def loss_fn(
+    out: tuple[torch.Tensor, ...], y: torch.Tensor, aux_weight: float, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """BCE on anomaly + classes for the fused head, plus unimodal auxiliary heads.
+
+    ``weight`` (one per window, optional) scales each window's terms; the mean is still over
+    the batch, so a weight above 1 makes that window count more than once.
+    """
     target = torch.cat([(1.0 - y[:, :1]), y], dim=1)
-    main = F.binary_cross_entropy_with_logits(out[3], target)
-    aux = F.binary_cross_entropy_with_logits(out[4], target) + F.binary_cross_entropy_with_logits(
-        out[5], target
-    )
-    return main + aux_weight * aux
+
+    def bce(logits: torch.Tensor) -> torch.Tensor:
+        per_window = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=1)
+        return (per_window if weight is None else per_window * weight).mean()
+
+    return bce(out[3]) + aux_weight * (bce(out[4]) + bce(out[5]))
+
+
+def window_weights(scenarios: Sequence[str], labels: np.ndarray, hard_negative_weight: float) -> np.ndarray:
+    """Per-window loss weights: ``hard_negative_weight`` for ordinary windows holding an everyday
+    event (scenario ``real_negative:...``), 1 for every other window."""
+    everyday = np.array([s.startswith(NEGATIVE_SCENARIO) for s in scenarios], dtype=bool)
+    hard = (labels[:, 0] > 0.5) & everyday
+    return np.where(hard, np.float32(hard_negative_weight), np.float32(1.0)).astype(np.float32)
 
 
 def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str, Any]:
@@ -242,10 +259,15 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
 
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1): {cfg.ema_decay}")
+    if cfg.hard_negative_weight <= 0.0:
+        raise ValueError(f"hard_negative_weight must be > 0: {cfg.hard_negative_weight}")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     model = FusionNet()
+    if cfg.init_from and not resume:
+        model.load_state_dict(_finished_weights(Path(cfg.init_from)))
+        log(f"starting from {cfg.init_from}")
     t_start = time.time()
     sets = load_features(cfg, model, log)
     tr = sets["train"]
@@ -281,6 +303,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         ema.load_state_dict(ck["ema"])
     augment = MelAugment(enabled=cfg.mel_augment, background_share=cfg.mel_background_share)
     ordinary_rows = np.flatnonzero(tr.labels[:, 0] > 0.5)  # backgrounds come from these
+    weights = torch.from_numpy(window_weights(tr.scenarios, tr.labels, cfg.hard_negative_weight))
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         erng = np.random.default_rng([cfg.seed, epoch])
@@ -297,7 +320,9 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
             mask[(r >= cfg.modality_dropout) & (r < 2 * cfg.modality_dropout), 1] = 0.0
             mel_np, mixed = augment_mel(mel.numpy(), tr.mel, ordinary_rows, arng, augment)
             out_t = model.forward_features(v, torch.from_numpy(mel_np), torch.from_numpy(mask), explain=False)
-            loss = loss_fn(out_t, y, cfg.aux_weight)
+            loss = loss_fn(
+                out_t, y, cfg.aux_weight, weights[idx] if cfg.hard_negative_weight != 1.0 else None
+            )
             if tr.teacher is not None and cfg.distill_weight > 0:
                 target = torch.from_numpy(tr.teacher[idx])
                 # the teacher heard the recording without the added background: no target there
@@ -349,6 +374,15 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     plot(history, model, sets, out)
     log(f"wrote {out / 'model.pt'}, {out / 'metrics.json'}, plots")
     return metrics
+
+
+def _finished_weights(path: Path) -> dict[str, Any]:
+    """A finished run's weights: ``path`` is its ``model.pt`` or its run directory."""
+    path = path / "model.pt" if path.is_dir() else path
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no finished run's model.pt to start from")
+    state: dict[str, Any] = torch.load(path, weights_only=False)["model"]
+    return state
 
 
 def _averaged(ema: torch.optim.swa_utils.AveragedModel) -> FusionNet:

@@ -34,6 +34,8 @@ from models.corpus.camera_audio import (
 
 INCIDENT_CLASSES: tuple[str, ...] = tuple(c for c in CLASSES if c != "normal")
 ROLES = ("event", "negative", "bed")
+#: scenario prefix of an ordinary window that holds everyday events (then their classes, "+"-joined)
+NEGATIVE_SCENARIO = "real_negative:"
 
 #: window kind -> weight in the training mix
 REAL_MIX: dict[str, float] = {"incident": 0.45, "negative": 0.35, "ambience": 0.20}
@@ -250,7 +252,7 @@ def mix_window(
         _place(mix, sound, start, _snr_gain(sound, 1.0, float(rng.uniform(-6.0, 22.0))))
         neg_names.append(name)
     if neg_names:
-        scenario = "real_negative:" + "+".join(sorted(neg_names))
+        scenario = NEGATIVE_SCENARIO + "+".join(sorted(neg_names))
     event: str | None = None
     if kind == "incident":
         event, sound = _prepare_event(bank, rng, "event", incident)

@@ -1,0 +1,82 @@
+"""`vigil train --hard-negative-weight` and `--init-from`: weighted windows, fine-tuning a finished run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.train_config import TrainConfig
+from models.trainer import loss_fn, train, window_weights
+
+
+def tiny(out: Path, **kw: object) -> TrainConfig:
+    return TrainConfig(
+        out=str(out),
+        train_windows=48,
+        heldout_windows=24,
+        ambiguous_windows=12,
+        epochs=1,
+        batch_size=16,
+        distill_weight=0.0,
+        generated_everyday=0,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_only_ordinary_windows_with_an_everyday_event_are_weighted() -> None:
+    scenarios = (
+        "real_negative:door",
+        "real_negative:siren+speech",
+        "real_ambience",
+        "real_incident:gunshot",
+        "dog_bark",  # a synthetic scenario: not the corpus's everyday event
+    )
+    labels = np.zeros((5, 6), np.float32)
+    labels[[0, 1, 2, 4], 0] = 1.0  # ordinary
+    labels[3, 3] = 1.0  # gunshot
+    assert window_weights(scenarios, labels, 3.0).tolist() == [3.0, 3.0, 1.0, 1.0, 1.0]
+    # an incident window that also holds an everyday sound keeps weight 1 (labels decide)
+    labels[0] = 0.0
+    labels[0, 1] = 1.0
+    assert window_weights(scenarios, labels, 3.0)[0] == 1.0
+
+
+def test_weights_of_one_give_the_unweighted_loss_and_a_weight_counts_a_window_again() -> None:
+    g = torch.Generator().manual_seed(0)
+    out = tuple(torch.randn(4, 7, generator=g) for _ in range(6))
+    y = torch.zeros(4, 6)
+    y[:, 0] = 1.0
+    y[1] = torch.tensor([0.0, 0, 1, 0, 0, 0])
+    plain = loss_fn(out, y, 0.3)
+    assert torch.allclose(loss_fn(out, y, 0.3, torch.ones(4)), plain)
+    # window 0 weighted 2 == window 0 listed twice, over the same batch size
+    doubled = loss_fn(out, y, 0.3, torch.tensor([2.0, 1.0, 1.0, 1.0]))
+    per_window = [loss_fn(tuple(o[i : i + 1] for o in out), y[i : i + 1], 0.3) for i in range(4)]
+    assert torch.allclose(doubled, (2 * per_window[0] + sum(per_window[1:])) / 4)
+
+
+def test_a_run_starts_from_another_runs_weights(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    train(tiny(first), log=lambda *_: None)
+    lines: list[str] = []
+    train(tiny(second, init_from=str(first), lr=1e-12, hard_negative_weight=2.0), log=lines.append)
+    assert any(str(first) in line for line in lines)
+    start = torch.load(first / "model.pt", weights_only=False)["model"]
+    tuned = torch.load(second / "model.pt", weights_only=False)["model"]
+    # with a learning rate of 1e-12 the weights stay where they started: the first run's, not a
+    # fresh network's (BatchNorm statistics still follow the data, so they are left out)
+    assert all(
+        torch.allclose(start[k], tuned[k], atol=1e-6)
+        for k in start
+        if "num_batches" not in k and "running" not in k
+    )
+
+
+def test_a_missing_start_and_a_bad_weight_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"model\.pt"):
+        train(tiny(tmp_path / "a", init_from=str(tmp_path / "nowhere")), log=lambda *_: None)
+    with pytest.raises(ValueError, match="hard_negative_weight"):
+        train(tiny(tmp_path / "b", hard_negative_weight=0.0), log=lambda *_: None)
