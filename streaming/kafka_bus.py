@@ -664,6 +664,26 @@ class KafkaBusProducer:
             self._producer.close(timeout=left)
         except kerr.KafkaError as exc:  # it flushes again: a broker still away must not raise here
             log.warning("Kafka at %s: close: %s", self._bootstrap, describe_error(exc))
+            self._force_close()
+
+    def _force_close(self) -> None:
+        """Stop the IO thread that kafka-python's failed close left running, dropping what is queued.
+
+        kafka-python 3's ``close`` flushes first and, when that flush times out (the broker is
+        away), raises before it stops its IO thread: the thread would reconnect and log for the
+        rest of the process's life, and the records it holds would never be given up.
+        """
+        sender = getattr(self._producer, "_sender", None)
+        if sender is None or not sender.is_alive():
+            return
+        sender.force_close()  # fails every queued batch, so a second close's flush ends at once
+        sender.join(CLOSE_WAIT_S)
+        try:
+            self._producer.close(timeout=0)
+        except kerr.KafkaError as exc:
+            log.warning(
+                "Kafka at %s: close after dropping what was queued: %s", self._bootstrap, describe_error(exc)
+            )
 
 
 # -- consumer ------------------------------------------------------------------------------------

@@ -165,10 +165,12 @@ def test_a_producer_closed_while_kafka_is_away_lets_the_process_exit(
 ) -> None:
     """close(timeout) with records queued for a broker that is gone ends within the timeout in
     all (kafka-python's own close flushes again: it gets only what is left, not a second timeout)
-    and leaves no thread that would keep the process from exiting."""
+    and leaves no thread that would keep the process from exiting, nor the producer's IO thread
+    (kafka-python's close raises at its flush and left it reconnecting for good)."""
     kafka = PrivateKafka(tmp_path / "kafka-state")
     kafka.start()
     before = {t for t in threading.enumerate() if not t.daemon}
+    before_any = set(threading.enumerate())
     try:
         bus = KafkaBus(KafkaConfig(bootstrap_servers=kafka.bootstrap), "it-close", connect_timeout_s=20)
         topic = f"it.close.{uuid.uuid4().hex[:8]}"
@@ -188,3 +190,9 @@ def test_a_producer_closed_while_kafka_is_away_lets_the_process_exit(
     left = {t for t in threading.enumerate() if not t.daemon} - before - {threading.main_thread()}
     assert took < 1.8, took  # 1 s; two timeouts in a row would be 2 s
     assert not [t for t in left if t.is_alive()], f"non-daemon threads left: {sorted(t.name for t in left)}"
+    started = set(threading.enumerate()) - before_any  # the clients' IO threads among them
+    for t in started:
+        t.join(2.0)
+    assert not [t for t in started if t.is_alive()], (
+        f"threads still running: {sorted(t.name for t in started)}"
+    )
