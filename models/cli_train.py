@@ -80,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of training windows re-heard over an ordinary window's sound (0: none)",
     )
     parser.add_argument(
+        "--mel-tilt-db",
+        type=float,
+        default=d["mel_tilt_db"],
+        help="largest spectral tilt of --mel-augment, top mel band against the bottom one (0: none)",
+    )
+    parser.add_argument(
         "--balance-packages",
         action="store_true",
         help="mix train windows picking a source package first, then a recording of it (so no one "

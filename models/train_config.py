@@ -43,6 +43,7 @@ class TrainConfig:
     # (models/augment.py); off by default: measured, it traded class AP for window AP (model card)
     mel_augment: bool = False
     mel_background_share: float = 0.35  # share of windows re-heard over an ordinary window's sound
+    mel_tilt_db: float = 8.0  # colour: the top mel band moves against the bottom one by up to this
     # train windows pick a source package first, then a recording of it (models/corpus/mixer.py
     # SoundBank.balance_packages); val and test windows are mixed as always
     balance_packages: bool = False

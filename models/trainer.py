@@ -301,7 +301,9 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     )
     if ema is not None and "ema" in ck:
         ema.load_state_dict(ck["ema"])
-    augment = MelAugment(enabled=cfg.mel_augment, background_share=cfg.mel_background_share)
+    augment = MelAugment(
+        enabled=cfg.mel_augment, background_share=cfg.mel_background_share, tilt_db=cfg.mel_tilt_db
+    )
     ordinary_rows = np.flatnonzero(tr.labels[:, 0] > 0.5)  # backgrounds come from these
     weights = torch.from_numpy(window_weights(tr.scenarios, tr.labels, cfg.hard_negative_weight))
     for epoch in range(start_epoch, cfg.epochs):

@@ -80,3 +80,26 @@ def test_a_missing_start_and_a_bad_weight_are_refused(tmp_path: Path) -> None:
         train(tiny(tmp_path / "a", init_from=str(tmp_path / "nowhere")), log=lambda *_: None)
     with pytest.raises(ValueError, match="hard_negative_weight"):
         train(tiny(tmp_path / "b", hard_negative_weight=0.0), log=lambda *_: None)
+
+
+def test_the_cli_options_reach_the_run_config() -> None:
+    import argparse
+    from dataclasses import fields
+
+    from models import cli_train
+
+    parser = argparse.ArgumentParser()
+    cli_train.add_arguments(parser)
+    args = parser.parse_args(
+        ["--init-from", "runs/a", "--hard-negative-weight", "2.5", "--mel-augment", "--mel-tilt-db", "0"]
+    )
+    names = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    assert (cfg.init_from, cfg.hard_negative_weight, cfg.mel_augment, cfg.mel_tilt_db) == (
+        "runs/a",
+        2.5,
+        True,
+        0.0,
+    )
+    defaults = TrainConfig(**{k: v for k, v in vars(parser.parse_args([])).items() if k in names})
+    assert (defaults.init_from, defaults.hard_negative_weight, defaults.mel_tilt_db) == (None, 1.0, 8.0)
