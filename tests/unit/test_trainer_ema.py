@@ -9,20 +9,11 @@ import torch
 
 from models.train_config import TrainConfig
 from models.trainer import train
+from tests.tiny_training import tiny_config
 
 
 def tiny(out: Path, ema_decay: float) -> TrainConfig:
-    return TrainConfig(
-        out=str(out),
-        train_windows=48,
-        heldout_windows=24,
-        ambiguous_windows=12,
-        epochs=1,
-        batch_size=16,
-        distill_weight=0.0,
-        generated_everyday=0,
-        ema_decay=ema_decay,
-    )
+    return tiny_config(out, ema_decay=ema_decay)
 
 
 def test_the_saved_model_is_the_moving_average(tmp_path: Path) -> None:

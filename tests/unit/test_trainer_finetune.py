@@ -10,20 +10,7 @@ import torch
 
 from models.train_config import TrainConfig
 from models.trainer import loss_fn, train, window_weights
-
-
-def tiny(out: Path, **kw: object) -> TrainConfig:
-    return TrainConfig(
-        out=str(out),
-        train_windows=48,
-        heldout_windows=24,
-        ambiguous_windows=12,
-        epochs=1,
-        batch_size=16,
-        distill_weight=0.0,
-        generated_everyday=0,
-        **kw,  # type: ignore[arg-type]
-    )
+from tests.tiny_training import tiny_config
 
 
 def test_only_ordinary_windows_with_an_everyday_event_are_weighted() -> None:
@@ -60,9 +47,9 @@ def test_weights_of_one_give_the_unweighted_loss_and_a_weight_counts_a_window_ag
 
 def test_a_run_starts_from_another_runs_weights(tmp_path: Path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
-    train(tiny(first), log=lambda *_: None)
+    train(tiny_config(first), log=lambda *_: None)
     lines: list[str] = []
-    train(tiny(second, init_from=str(first), lr=1e-12, hard_negative_weight=2.0), log=lines.append)
+    train(tiny_config(second, init_from=str(first), lr=1e-12, hard_negative_weight=2.0), log=lines.append)
     assert any(str(first) in line for line in lines)
     start = torch.load(first / "model.pt", weights_only=False)["model"]
     tuned = torch.load(second / "model.pt", weights_only=False)["model"]
@@ -77,9 +64,9 @@ def test_a_run_starts_from_another_runs_weights(tmp_path: Path) -> None:
 
 def test_a_missing_start_and_a_bad_weight_are_refused(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"model\.pt"):
-        train(tiny(tmp_path / "a", init_from=str(tmp_path / "nowhere")), log=lambda *_: None)
+        train(tiny_config(tmp_path / "a", init_from=str(tmp_path / "nowhere")), log=lambda *_: None)
     with pytest.raises(ValueError, match="hard_negative_weight"):
-        train(tiny(tmp_path / "b", hard_negative_weight=0.0), log=lambda *_: None)
+        train(tiny_config(tmp_path / "b", hard_negative_weight=0.0), log=lambda *_: None)
 
 
 def test_the_cli_options_reach_the_run_config() -> None:
