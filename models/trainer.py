@@ -305,7 +305,11 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         enabled=cfg.mel_augment, background_share=cfg.mel_background_share, tilt_db=cfg.mel_tilt_db
     )
     ordinary_rows = np.flatnonzero(tr.labels[:, 0] > 0.5)  # backgrounds come from these
-    weights = torch.from_numpy(window_weights(tr.scenarios, tr.labels, cfg.hard_negative_weight))
+    weights = (  # None: every window counts once, the plain mean
+        torch.from_numpy(window_weights(tr.scenarios, tr.labels, cfg.hard_negative_weight))
+        if cfg.hard_negative_weight != 1.0
+        else None
+    )
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         erng = np.random.default_rng([cfg.seed, epoch])
@@ -322,9 +326,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
             mask[(r >= cfg.modality_dropout) & (r < 2 * cfg.modality_dropout), 1] = 0.0
             mel_np, mixed = augment_mel(mel.numpy(), tr.mel, ordinary_rows, arng, augment)
             out_t = model.forward_features(v, torch.from_numpy(mel_np), torch.from_numpy(mask), explain=False)
-            loss = loss_fn(
-                out_t, y, cfg.aux_weight, weights[idx] if cfg.hard_negative_weight != 1.0 else None
-            )
+            loss = loss_fn(out_t, y, cfg.aux_weight, None if weights is None else weights[idx])
             if tr.teacher is not None and cfg.distill_weight > 0:
                 target = torch.from_numpy(tr.teacher[idx])
                 # the teacher heard the recording without the added background: no target there
