@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         metrics_path = run_dir / "metrics.json"
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
         saved = torch.load(weights, weights_only=False)
-        net = FusionNet()
+        net = FusionNet.for_state(saved["model"])
         net.load_state_dict(saved["model"])
         members.append(net)
         summaries.append({"run": run_dir.name, **training_summary(metrics)})

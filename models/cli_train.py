@@ -110,6 +110,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="start from a finished run's model.pt (fine-tuning) instead of fresh weights",
     )
+    parser.add_argument(
+        "--picture-encoder",
+        action="store_true",
+        help="add frozen ImageNet picture features (EfficientNet-Lite0 trunk) to the video branch",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.backbone import EfficientNetLite0Trunk
 from models.contract import CLASSES, FPS, FRAME_HEIGHT, SAMPLE_RATE, WINDOW_S
 
 LOG_EPS = 1e-6
@@ -79,6 +80,45 @@ def _conv2d(cin: int, cout: int, stride: int | tuple[int, int]) -> nn.Sequential
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
     )
+
+
+#: the last EfficientNet-Lite0 block the optional picture encoder keeps (stride 16, 112 channels)
+PICTURE_LAST_BLOCK = 10
+
+
+def frame_features(trunk: EfficientNetLite0Trunk, video: Tensor) -> Tensor:
+    """The trunk's map of each pooled frame [B,T,3,h,w], pooled over space (mean, max): [B,T,2C]."""
+    h = trunk(video.flatten(0, 1))
+    pooled = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
+    return pooled.reshape(video.shape[0], video.shape[1], -1)
+
+
+class PictureEncoder(nn.Module):
+    """Frozen ImageNet features per frame, as tokens added to the video branch's (optional).
+
+    Each pooled frame goes through the EfficientNet-Lite0 trunk (:mod:`models.backbone`); its map
+    is pooled (mean and max over space), and the change from the previous frame is appended, so
+    the tokens carry what is in the picture and what changed. The projection starts at zero: a
+    network that gains the encoder computes exactly what it did without it until training moves it.
+    """
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.trunk = EfficientNetLite0Trunk(PICTURE_LAST_BLOCK)
+        self.features = 2 * self.trunk.out_channels
+        self.proj = nn.Linear(2 * self.features, d)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def frame_features(self, video: Tensor) -> Tensor:
+        """pooled frames [B,T,3,h,w] in [0,1] -> per-frame features [B,T,2C] (no learned weights)."""
+        return frame_features(self.trunk, video)
+
+    def forward(self, feats: Tensor) -> Tensor:
+        """per-frame features [B,T,2C] -> tokens [B,T,D]."""
+        diff = torch.cat([torch.zeros_like(feats[:, :1]), feats[:, 1:] - feats[:, :-1]], dim=1)
+        tokens: Tensor = self.proj(torch.cat([feats, diff], dim=2))
+        return tokens
 
 
 #: channels of the audio CNN's layers (the first halves the mel axis only, the next two halve both
@@ -156,11 +196,14 @@ class FusionNet(nn.Module):
         frames: int = int(WINDOW_S * FPS),
         samples: int = int(WINDOW_S * SAMPLE_RATE),
         frame_size: int = FRAME_HEIGHT,
+        picture_encoder: bool = False,
     ) -> None:
         super().__init__()
         self.logmel = LogMel(n_mels=n_mels)
         self.audio = AudioBranch(n_mels, d)
         self.video = VideoBranch(d)
+        # optional frozen ImageNet picture features (models.backbone); None: the video CNN alone
+        self.picture = PictureEncoder(d) if picture_encoder else None
         n_audio_tok = math.ceil(((samples - 512) // 320 + 1) / 4)
         self.pos_a = nn.Parameter(torch.zeros(1, n_audio_tok, d))
         self.pos_v = nn.Parameter(torch.zeros(1, frames, d))
@@ -198,14 +241,26 @@ class FusionNet(nn.Module):
         out = self.forward_features(video, mel, modality_mask)
         return out[0], out[1], out[2]
 
+    @classmethod
+    def for_state(cls, state: dict[str, Tensor]) -> FusionNet:
+        """A network of the kind whose ``state_dict`` this is (with or without picture encoder)."""
+        return cls(picture_encoder=any(k.startswith("picture.") for k in state))
+
     def forward_features(
-        self, video: Tensor, mel: Tensor, modality_mask: Tensor, explain: bool = True
+        self,
+        video: Tensor,
+        mel: Tensor,
+        modality_mask: Tensor,
+        explain: bool = True,
+        pictures: Tensor | None = None,
     ) -> tuple[Tensor, ...]:
         """From pooled frames and log-mel: (anomaly, class_probs, contribution, logits, aux_a, aux_v).
 
         ``explain`` re-runs the (cheap) fusion part with each modality masked to compute the
         contribution; training passes False and gets the gate weights there instead, and a
-        seventh output: the audio branch's prediction of the teacher embedding.
+        seventh output: the audio branch's prediction of the teacher embedding. ``pictures``:
+        the picture encoder's per-frame features of ``video`` if already computed (training
+        caches them, since the encoder is frozen); ignored by a network without the encoder.
         """
         ma = modality_mask[:, 0:1]
         mv = modality_mask[:, 1:2]
@@ -213,6 +268,9 @@ class FusionNet(nn.Module):
         video = video * mv.reshape(-1, 1, 1, 1, 1)
         a_raw = self.audio(mel) + self.pos_a
         v_raw = self.video(video) + self.pos_v
+        if self.picture is not None:
+            feats = self.picture.frame_features(video) if pictures is None else pictures
+            v_raw = v_raw + self.picture(feats)
         a, v = self._present(a_raw, v_raw, modality_mask)
         a_pool_uni = torch.cat([a.mean(1), a.amax(1)], dim=1)
         v_pool_uni = torch.cat([v.mean(1), v.amax(1)], dim=1)
@@ -290,6 +348,13 @@ class FusionEnsemble(nn.Module):
             ):
                 raise ValueError(f"member {i} has another log-mel front end than member 0")
         self.members = nn.ModuleList(members)
+        # the frozen picture encoder's trunk, like the front end, is computed once for all
+        with_picture = [m.picture for m in members if m.picture is not None]
+        self.picture_trunk = copy.deepcopy(with_picture[0].trunk) if with_picture else None
+        for enc in with_picture[1:]:
+            mine, theirs = self.picture_trunk.state_dict(), enc.trunk.state_dict()  # type: ignore[union-attr]
+            if any(not torch.equal(mine[k], theirs[k]) for k in mine):
+                raise ValueError("the members' picture encoders hold different trunk weights")
 
     def forward(self, frames: Tensor, audio: Tensor, modality_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Contract forward: the members' mean (anomaly [B], class_probs [B,C], contribution [B,2])."""
@@ -306,6 +371,9 @@ class FusionEnsemble(nn.Module):
         :meth:`FusionNet.forward_features`); what only training uses is not returned.
         """
         nets = cast(list[FusionNet], list(self.members))
-        outs = [m.forward_features(video, mel, modality_mask, explain=explain) for m in nets]
+        pictures = None if self.picture_trunk is None else frame_features(self.picture_trunk, video)
+        outs = [
+            m.forward_features(video, mel, modality_mask, explain=explain, pictures=pictures) for m in nets
+        ]
         n = float(len(outs))
         return tuple(torch.stack([o[k] for o in outs]).sum(0) / n for k in range(3))

