@@ -124,13 +124,17 @@ def load_features(cfg: TrainConfig, model: FusionNet, log: Any = print) -> dict[
         )
     if cfg.corpus_dir:
         sets.update(load_corpus_features(cfg, model, teacher, log))
+    # per set before they are joined, so that runs with other synthetic seeds share the real ones'
+    attach_pictures(model, sets, out, log)
+    if cfg.corpus_dir:
         _append(sets, "train", sets.pop("real_train"))
     if cfg.real_dir:
         from models.realclips import load_real_windows
 
-        real = featurize(load_real_windows(cfg.real_dir), model)
-        log(f"data real: {len(real.scenarios)} windows from {cfg.real_dir}")
-        _append(sets, "train", real)
+        real = {"real": featurize(load_real_windows(cfg.real_dir), model)}
+        log(f"data real: {len(real['real'].scenarios)} windows from {cfg.real_dir}")
+        attach_pictures(model, real, out, log)
+        _append(sets, "train", real["real"])
     return sets
 
 
@@ -145,6 +149,9 @@ def _append(sets: dict[str, Features], name: str, more: Features) -> None:
         np.concatenate([have.labels, more.labels]),
         have.scenarios + more.scenarios,
         teacher,
+        None
+        if have.pictures is None or more.pictures is None
+        else np.concatenate([have.pictures, more.pictures]),
     )
 
 
@@ -314,7 +321,6 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         log(f"starting from {cfg.init_from}")
     t_start = time.time()
     sets = load_features(cfg, model, log)
-    attach_pictures(model, sets, out, log)
     tr = sets["train"]
     n = len(tr.scenarios)
     steps_per_epoch = math.ceil(n / cfg.batch_size)

@@ -140,3 +140,30 @@ def test_members_with_other_trunk_weights_are_refused(weights: Path) -> None:
     a.picture.trunk.load_pretrained(weights)
     with pytest.raises(ValueError, match="different trunk weights"):
         FusionEnsemble([a, b])
+
+
+def test_a_plain_run_fine_tuned_with_the_encoder_trains_and_exports(tmp_path: Path) -> None:
+    from models import cli_export
+    from models.trainer import train
+    from tests.tiny_training import tiny_config
+
+    train(tiny_config(tmp_path / "plain"), log=lambda *_: None)
+    lines: list[str] = []
+    train(
+        tiny_config(tmp_path / "pic", init_from=str(tmp_path / "plain"), picture_encoder=True),
+        log=lines.append,
+    )
+    assert any("picture encoder: EfficientNet-Lite0" in line for line in lines)
+    # the synthetic train set's features were cached on their own, for runs with other seeds
+    cached = sorted(p.name.split("-")[1] for p in (tmp_path / "pic").glob("pictures-*.npy"))
+    assert cached == ["ambiguous", "heldout", "train"]
+    state = torch.load(tmp_path / "pic" / "model.pt", weights_only=False)["model"]
+    assert float(state["picture.proj.weight"].abs().sum()) > 0.0  # it learned from zero
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    cli_export.add_arguments(parser)
+    args = parser.parse_args(
+        ["--run", str(tmp_path / "pic"), str(tmp_path / "plain"), "--out", str(tmp_path / "m.onnx")]
+    )
+    assert cli_export.run(args) == 0
