@@ -115,6 +115,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add frozen ImageNet picture features (EfficientNet-Lite0 trunk) to the video branch",
     )
+    parser.add_argument(
+        "--relative-mel",
+        action="store_true",
+        help="the audio CNN also sees each mel band relative to its mean over the window",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 

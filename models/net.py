@@ -127,13 +127,22 @@ AUDIO_WIDTHS: tuple[int, ...] = (32, 64, 96, 128)
 
 
 class AudioBranch(nn.Module):
-    """log-mel [B,1,M,F] -> tokens [B,Ta,D]."""
+    """log-mel [B,M,F] -> tokens [B,Ta,D].
 
-    def __init__(self, n_mels: int, d: int, widths: tuple[int, ...] = AUDIO_WIDTHS) -> None:
+    With ``relative``, the CNN also sees each mel band relative to its mean over the window (a
+    second input channel): what stands out of the window's steady background and microphone
+    colour, whatever those are.
+    """
+
+    def __init__(
+        self, n_mels: int, d: int, widths: tuple[int, ...] = AUDIO_WIDTHS, relative: bool = False
+    ) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm2d(1)
+        self.relative = relative
+        channels = 2 if relative else 1
+        self.norm = nn.BatchNorm2d(channels)
         strides: list[int | tuple[int, int]] = [(2, 1), 2, 2, *([1] * (len(widths) - 3))]
-        layers, cin = [], 1
+        layers, cin = [], channels
         for cout, stride in zip(widths, strides, strict=True):
             layers.append(_conv2d(cin, cout, stride))
             cin = cout
@@ -141,7 +150,10 @@ class AudioBranch(nn.Module):
         self.proj = nn.Conv1d(widths[-1] * math.ceil(n_mels / 8), d, 1)
 
     def forward(self, mel: Tensor) -> Tensor:
-        x = self.cnn(self.norm(mel.unsqueeze(1)))
+        x = mel.unsqueeze(1)
+        if self.relative:
+            x = torch.cat([x, x - x.mean(dim=3, keepdim=True)], dim=1)
+        x = self.cnn(self.norm(x))
         b, c, m, t = x.shape
         tokens: Tensor = self.proj(x.reshape(b, c * m, t)).transpose(1, 2)
         return tokens
@@ -197,10 +209,11 @@ class FusionNet(nn.Module):
         samples: int = int(WINDOW_S * SAMPLE_RATE),
         frame_size: int = FRAME_HEIGHT,
         picture_encoder: bool = False,
+        relative_mel: bool = False,
     ) -> None:
         super().__init__()
         self.logmel = LogMel(n_mels=n_mels)
-        self.audio = AudioBranch(n_mels, d)
+        self.audio = AudioBranch(n_mels, d, relative=relative_mel)
         self.video = VideoBranch(d)
         # optional frozen ImageNet picture features (models.backbone); None: the video CNN alone
         self.picture = PictureEncoder(d) if picture_encoder else None
@@ -243,8 +256,11 @@ class FusionNet(nn.Module):
 
     @classmethod
     def for_state(cls, state: dict[str, Tensor]) -> FusionNet:
-        """A network of the kind whose ``state_dict`` this is (with or without picture encoder)."""
-        return cls(picture_encoder=any(k.startswith("picture.") for k in state))
+        """A network of the kind whose ``state_dict`` this is (picture encoder, relative mel)."""
+        return cls(
+            picture_encoder=any(k.startswith("picture.") for k in state),
+            relative_mel=int(state["audio.norm.weight"].shape[0]) == 2,
+        )
 
     def forward_features(
         self,

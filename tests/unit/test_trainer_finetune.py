@@ -90,3 +90,7 @@ def test_the_cli_options_reach_the_run_config() -> None:
     )
     defaults = TrainConfig(**{k: v for k, v in vars(parser.parse_args([])).items() if k in names})
     assert (defaults.init_from, defaults.hard_negative_weight, defaults.mel_tilt_db) == (None, 1.0, 8.0)
+    assert not defaults.picture_encoder and not defaults.relative_mel
+    flags = parser.parse_args(["--picture-encoder", "--relative-mel"])
+    cfg = TrainConfig(**{k: v for k, v in vars(flags).items() if k in names})
+    assert cfg.picture_encoder and cfg.relative_mel
