@@ -120,6 +120,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the audio CNN also sees each mel band relative to its mean over the window",
     )
+    parser.add_argument(
+        "--everyday-weight",
+        type=float,
+        default=d["everyday_weight"],
+        help="loss weight of a training-only head naming the everyday sounds of ordinary windows "
+        "(door, siren, speech...); 0: none",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 

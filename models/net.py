@@ -210,6 +210,7 @@ class FusionNet(nn.Module):
         frame_size: int = FRAME_HEIGHT,
         picture_encoder: bool = False,
         relative_mel: bool = False,
+        everyday_kinds: int = 0,
     ) -> None:
         super().__init__()
         self.logmel = LogMel(n_mels=n_mels)
@@ -233,6 +234,9 @@ class FusionNet(nn.Module):
         # training only: predicts a pretrained sound embedding from the audio tokens (distillation,
         # models/teacher.py); not part of the exported outputs
         self.distill = nn.Linear(2 * d, DISTILL_DIM)
+        # training only, optional: which everyday sounds (door, siren, speech...) an ordinary
+        # window holds, predicted from the audio tokens (`vigil train --everyday-weight`)
+        self.everyday = nn.Linear(2 * d, everyday_kinds) if everyday_kinds else None
         nn.init.normal_(self.pos_a, std=0.02)
         nn.init.normal_(self.pos_v, std=0.02)
         nn.init.normal_(self.missing_a, std=0.02)
@@ -260,6 +264,7 @@ class FusionNet(nn.Module):
         return cls(
             picture_encoder=any(k.startswith("picture.") for k in state),
             relative_mel=int(state["audio.norm.weight"].shape[0]) == 2,
+            everyday_kinds=int(state["everyday.weight"].shape[0]) if "everyday.weight" in state else 0,
         )
 
     def forward_features(
@@ -274,7 +279,8 @@ class FusionNet(nn.Module):
 
         ``explain`` re-runs the (cheap) fusion part with each modality masked to compute the
         contribution; training passes False and gets the gate weights there instead, and a
-        seventh output: the audio branch's prediction of the teacher embedding. ``pictures``:
+        seventh output: the audio branch's prediction of the teacher embedding (and an eighth,
+        the everyday-sound logits, where the network has that head). ``pictures``:
         the picture encoder's per-frame features of ``video`` if already computed (training
         caches them, since the encoder is frozen); ignored by a network without the encoder.
         """
@@ -294,6 +300,7 @@ class FusionNet(nn.Module):
         if not explain:
             logits, gate = self._fuse(a, v, modality_mask)
             distill = self.distill(a_pool_uni)
+            everyday = () if self.everyday is None else (self.everyday(a_pool_uni),)
             return (
                 torch.sigmoid(logits[:, 0]),
                 torch.sigmoid(logits[:, 1:]),
@@ -302,6 +309,7 @@ class FusionNet(nn.Module):
                 aux_a,
                 aux_v,
                 distill,
+                *everyday,
             )
         b = modality_mask.shape[0]
         only_a = modality_mask * torch.tensor([[1.0, 0.0]], dtype=modality_mask.dtype)

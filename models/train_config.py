@@ -60,4 +60,7 @@ class TrainConfig:
     picture_encoder: bool = False
     # the audio CNN also sees each mel band relative to its mean over the window (models/net.py)
     relative_mel: bool = False
+    # loss weight of a training-only head that names the everyday sounds (door, siren, speech...)
+    # of the corpus's ordinary windows; 0: no such head
+    everyday_weight: float = 0.0
     teacher_cache: str = "~/.cache/vigil/wheels"

@@ -25,6 +25,7 @@ from models.augment import MelAugment, augment_mel
 from models.backbone import ATTRIBUTION as PICTURE_ATTRIBUTION
 from models.contract import CLASSES
 from models.corpus.mixer import NEGATIVE_SCENARIO
+from models.corpus.vocabulary import NEGATIVE_CLASSES
 from models.evaluate import MODES, real_report, report
 from models.net import DISTILL_DIM, FusionEnsemble, FusionNet, count_parameters
 from models.synth.windows import AMBIGUOUS_MIX, TRAIN_MIX, WindowSet, make_dataset
@@ -293,6 +294,32 @@ def loss_fn(
     return bce(out[3]) + aux_weight * (bce(out[4]) + bce(out[5]))
 
 
+def everyday_targets(scenarios: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Which everyday sounds each window holds, where that is known: (targets [N,K], known [N]).
+
+    Known for the corpus's ordinary windows (``real_negative:door+siren`` holds a door and a
+    siren, ``real_ambience`` none); not for incident windows (the mixer does not record the
+    everyday sound a quarter of them also hold) nor for synthetic windows.
+    """
+    targets = np.zeros((len(scenarios), len(NEGATIVE_CLASSES)), np.float32)
+    known = np.zeros(len(scenarios), bool)
+    for i, s in enumerate(scenarios):
+        if s == "real_ambience":
+            known[i] = True
+        elif s.startswith(NEGATIVE_SCENARIO):
+            known[i] = True
+            for kind in s[len(NEGATIVE_SCENARIO) :].split("+"):
+                targets[i, NEGATIVE_CLASSES.index(kind)] = 1.0
+    return targets, known
+
+
+def everyday_loss(logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Mean BCE of the everyday-sound head over the windows where the answer is known."""
+    if not bool(known.any()):
+        return logits.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(logits[known], targets[known])
+
+
 def window_weights(scenarios: Sequence[str], labels: np.ndarray, hard_negative_weight: float) -> np.ndarray:
     """Per-window loss weights: ``hard_negative_weight`` for ordinary windows holding an everyday
     event (scenario ``real_negative:...``), 1 for every other window."""
@@ -312,7 +339,13 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    model = FusionNet(picture_encoder=cfg.picture_encoder, relative_mel=cfg.relative_mel)
+    if cfg.everyday_weight < 0.0:
+        raise ValueError(f"everyday_weight must be >= 0: {cfg.everyday_weight}")
+    model = FusionNet(
+        picture_encoder=cfg.picture_encoder,
+        relative_mel=cfg.relative_mel,
+        everyday_kinds=len(NEGATIVE_CLASSES) if cfg.everyday_weight > 0 else 0,
+    )
     if model.picture is not None:
         model.picture.trunk.load_pretrained()
         log(f"picture encoder: {PICTURE_ATTRIBUTION}")
@@ -361,6 +394,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
         if cfg.hard_negative_weight != 1.0
         else None
     )
+    everyday, everyday_known = everyday_targets(tr.scenarios)
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         erng = np.random.default_rng([cfg.seed, epoch])
@@ -389,6 +423,12 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
                 # the teacher heard the recording without the added background: no target there
                 heard = mask[:, 0] * (~mixed)
                 loss = loss + cfg.distill_weight * distill_loss(out_t[6], target, torch.from_numpy(heard))
+            if cfg.everyday_weight > 0:
+                # with the audio masked there is nothing to tell: those rows do not count
+                known = torch.from_numpy(everyday_known[idx] & (mask[:, 0] > 0.5))
+                loss = loss + cfg.everyday_weight * everyday_loss(
+                    out_t[7], torch.from_numpy(everyday[idx]), known
+                )
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
@@ -452,10 +492,11 @@ def load_init(model: FusionNet, state: dict[str, Any]) -> None:
         for k in ("weight", "bias", "running_mean", "running_var"):
             name = f"audio.norm.{k}"
             state[name] = torch.cat([state[name], own[name][1:]])
-    own_picture = {k for k in own if k.startswith("picture.")}
-    if own_picture and not any(k.startswith("picture.") for k in state):
+    # parts the start may lack: they keep their own initial weights
+    own_new = {k for k in own if k.startswith(("picture.", "everyday.")) and k not in state}
+    if own_new:
         missing, unexpected = model.load_state_dict(state, strict=False)
-        if not set(missing) <= own_picture or unexpected:
+        if not set(missing) <= own_new or unexpected:
             raise ValueError(
                 f"the start's weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]}"
             )

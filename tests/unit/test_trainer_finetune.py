@@ -1,4 +1,5 @@
-"""`vigil train --hard-negative-weight` and `--init-from`: weighted windows, fine-tuning a finished run."""
+"""`vigil train --hard-negative-weight`, `--everyday-weight` and `--init-from`: weighted windows, the
+everyday-sound head, fine-tuning a finished run."""
 
 from __future__ import annotations
 
@@ -94,3 +95,48 @@ def test_the_cli_options_reach_the_run_config() -> None:
     flags = parser.parse_args(["--picture-encoder", "--relative-mel"])
     cfg = TrainConfig(**{k: v for k, v in vars(flags).items() if k in names})
     assert cfg.picture_encoder and cfg.relative_mel
+
+
+def test_everyday_sounds_are_known_only_for_ordinary_corpus_windows() -> None:
+    from models.corpus.vocabulary import NEGATIVE_CLASSES
+    from models.trainer import everyday_targets
+
+    targets, known = everyday_targets(
+        ["real_negative:door+siren", "real_ambience", "real_incident:gunshot", "dog_bark"]
+    )
+    assert known.tolist() == [True, True, False, False]
+    named = {NEGATIVE_CLASSES[i] for i in np.flatnonzero(targets[0])}
+    assert named == {"door", "siren"}
+    assert targets[1:].sum() == 0.0
+
+
+def test_the_everyday_loss_counts_only_known_windows() -> None:
+    from models.trainer import everyday_loss
+
+    logits = torch.tensor([[2.0, -1.0], [50.0, 50.0]])
+    targets = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    only_first = everyday_loss(logits, targets, torch.tensor([True, False]))
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[:1], targets[:1])
+    assert torch.allclose(only_first, expected)
+    none = everyday_loss(logits.requires_grad_(), targets, torch.tensor([False, False]))
+    assert float(none) == 0.0 and none.requires_grad
+
+
+def test_a_run_with_the_everyday_head_exports_without_it(tmp_path: Path) -> None:
+    import argparse
+
+    from models import cli_export
+
+    train(tiny_config(tmp_path / "plain"), log=lambda *_: None)
+    train(
+        tiny_config(tmp_path / "ev", init_from=str(tmp_path / "plain"), everyday_weight=0.5),
+        log=lambda *_: None,
+    )
+    state = torch.load(tmp_path / "ev" / "model.pt", weights_only=False)["model"]
+    assert "everyday.weight" in state
+    parser = argparse.ArgumentParser()
+    cli_export.add_arguments(parser)
+    args = parser.parse_args(["--run", str(tmp_path / "ev"), "--out", str(tmp_path / "m.onnx")])
+    assert cli_export.run(args) == 0
+    with pytest.raises(ValueError, match="everyday_weight"):
+        train(tiny_config(tmp_path / "bad", everyday_weight=-1.0), log=lambda *_: None)
