@@ -373,10 +373,10 @@ class FusionEnsemble(nn.Module):
                 raise ValueError(f"member {i} has another log-mel front end than member 0")
         self.members = nn.ModuleList(members)
         # the frozen picture encoder's trunk, like the front end, is computed once for all
-        with_picture = [m.picture for m in members if m.picture is not None]
-        self.picture_trunk = copy.deepcopy(with_picture[0].trunk) if with_picture else None
-        for enc in with_picture[1:]:
-            mine, theirs = self.picture_trunk.state_dict(), enc.trunk.state_dict()  # type: ignore[union-attr]
+        trunks = [m.picture.trunk for m in members if m.picture is not None]
+        self.picture_trunk = copy.deepcopy(trunks[0]) if trunks else None
+        for trunk in trunks[1:]:
+            mine, theirs = trunks[0].state_dict(), trunk.state_dict()
             if any(not torch.equal(mine[k], theirs[k]) for k in mine):
                 raise ValueError("the members' picture encoders hold different trunk weights")
 
