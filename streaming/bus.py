@@ -180,7 +180,9 @@ class Consumer(Protocol):
         """The earliest offset whose timestamp is at or after ``timestamp_ms`` (None if none)."""
         ...
 
-    def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+    def end_offsets(
+        self, tps: Iterable[TopicPartition], timeout_s: float | None = None
+    ) -> dict[TopicPartition, int]:
         """The log-end offsets (next offset to be written) of ``tps``."""
         ...
 

@@ -930,10 +930,13 @@ class KafkaBusConsumer:
         hit = found.get(_ktp(tp))
         return None if hit is None else int(hit.offset)
 
-    def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
-        """Log-end offsets (next offset to be written)."""
+    def end_offsets(
+        self, tps: Iterable[TopicPartition], timeout_s: float | None = None
+    ) -> dict[TopicPartition, int]:
+        """Log-end offsets (next offset to be written), within ``timeout_s`` (None: the request timeout)."""
+        timeout_ms = None if timeout_s is None else int(timeout_s * 1000)
         try:
-            ends = self._consumer.end_offsets([_ktp(tp) for tp in tps])
+            ends = self._consumer.end_offsets([_ktp(tp) for tp in tps], timeout_ms=timeout_ms)
         except kerr.KafkaError as exc:
             raise _wrap(exc, self._context("end offsets")) from None
         return {_tp(k): int(v) for k, v in ends.items()}

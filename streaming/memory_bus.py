@@ -314,7 +314,9 @@ class MemoryConsumer:
                     return record.offset
             return None
 
-    def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+    def end_offsets(
+        self, tps: Iterable[TopicPartition], timeout_s: float | None = None
+    ) -> dict[TopicPartition, int]:
         """Log-end offsets."""
         with self._bus._lock:
             return {tp: self._bus._topics[tp.topic][tp.partition].end_offset for tp in tps}

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_ACK_TIMEOUT_S = 30.0
 COMMIT_INTERVAL_S = 0.5
 LAG_INTERVAL_S = 5.0
+# the lag probe is a metric: a broker that vanishes mid-request (it stops before us) must not
+# hold the consume loop, and with it a clean shutdown, for kafka-python's request timeout
+LAG_TIMEOUT_S = 1.0
 POLL_TIMEOUT_S = 0.1
 MAX_POLL_RECORDS = 500
 
@@ -313,7 +316,9 @@ class FusionService:
                     except BusError as exc:  # e.g. a rebalance in progress: the next commit covers it
                         log.warning("fusion: commit failed: %s", exc)
                     last_commit = now
-                if now - last_lag >= LAG_INTERVAL_S and connected:  # offsets requests hang while away
+                if (
+                    now - last_lag >= LAG_INTERVAL_S and connected and not self._stop.is_set()
+                ):  # offsets requests hang while away
                     self._update_lag(consumer)
                     last_lag = now
                 if self._replay_finished(consumer):
@@ -464,7 +469,7 @@ class FusionService:
         if not tps:
             return
         try:
-            ends = consumer.end_offsets(tps)
+            ends = consumer.end_offsets(tps, timeout_s=LAG_TIMEOUT_S)
         except BusError as exc:
             log.warning("fusion: cannot read end offsets: %s", exc)
             return
