@@ -346,6 +346,16 @@ class FusionNet(nn.Module):
         return logits, gate
 
 
+def quantise_pooled(video: Tensor) -> np.ndarray:
+    """Pooled frames in [0,1] (``FusionNet.pool_frames``) -> uint8, as training caches them."""
+    return (video * 255.0).round().to(torch.uint8).numpy()
+
+
+def dequantise_pooled(video: np.ndarray) -> Tensor:
+    """Cached uint8 pooled frames -> the float input ``FusionNet.forward_features`` takes."""
+    return torch.from_numpy(video).to(torch.float32) / 255.0
+
+
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (the fixed DFT/mel buffers are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.net import FusionNet
+from models.net import FusionNet, dequantise_pooled
 
 _MEMBER = re.compile(r"^members\.(\d+)\.(.+)$")
 _SCOPE_COPY = re.compile(r"^(.*?)(?:_(\d+))?$")
@@ -266,7 +266,7 @@ def restore_for_training(
 
     def batches() -> Any:
         for i in range(0, len(mel), batch):
-            yield _video(video[i : i + batch]), torch.from_numpy(mel[i : i + batch])
+            yield dequantise_pooled(video[i : i + batch]), torch.from_numpy(mel[i : i + batch])
 
     renormalise(net, batches)
     pa, pv = [], []
@@ -280,8 +280,3 @@ def restore_for_training(
     losses = fit_heads(net, torch.cat(pa), torch.cat(pv), targets, t)
     fitted = ", ".join(f"{k} {v:.3f}" for k, v in losses.items())
     log(f"restored from the model file: BatchNorm statistics on {len(mel)} windows; heads fitted ({fitted})")
-
-
-def _video(v: np.ndarray) -> torch.Tensor:
-    """Cached uint8 pooled frames -> the float input the network takes."""
-    return torch.from_numpy(v).to(torch.float32) / 255.0

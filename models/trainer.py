@@ -27,7 +27,14 @@ from models.contract import CLASSES
 from models.corpus.mixer import NEGATIVE_SCENARIO
 from models.corpus.vocabulary import NEGATIVE_CLASSES
 from models.evaluate import MODES, real_report, report
-from models.net import DISTILL_DIM, FusionEnsemble, FusionNet, count_parameters
+from models.net import (
+    DISTILL_DIM,
+    FusionEnsemble,
+    FusionNet,
+    count_parameters,
+    dequantise_pooled,
+    quantise_pooled,
+)
 from models.onnx_weights import load_into, member_state, restore_for_training
 from models.synth.windows import AMBIGUOUS_MIX, TRAIN_MIX, WindowSet, make_dataset
 from models.teacher import ATTRIBUTION, Teacher
@@ -56,7 +63,7 @@ def featurize(data: WindowSet, model: FusionNet, batch: int = 64, teacher: Teach
     with torch.no_grad():
         for i in range(0, len(data), batch):
             f = torch.from_numpy(data.frames[i : i + batch])
-            vids.append((model.pool_frames(f) * 255.0).round().to(torch.uint8).numpy())
+            vids.append(quantise_pooled(model.pool_frames(f)))
             mels.append(model.logmel(torch.from_numpy(data.audio[i : i + batch])).numpy())
     emb = teacher.embed(data.audio, progress=True) if teacher is not None else None
     return Features(np.concatenate(vids), np.concatenate(mels), data.labels, data.scenarios, emb)
@@ -214,7 +221,7 @@ def load_corpus_features(
 
 
 def _batch(feats: Features, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    v = torch.from_numpy(feats.video[idx]).to(torch.float32) / 255.0
+    v = dequantise_pooled(feats.video[idx])
     return v, torch.from_numpy(feats.mel[idx]), torch.from_numpy(feats.labels[idx])
 
 
@@ -244,7 +251,7 @@ def attach_pictures(model: FusionNet, sets: dict[str, Features], out: Path, log:
         rows = []
         with torch.no_grad():
             for i in tqdm(range(0, n, 64), desc=f"picture features {name}", unit="batch"):
-                v = torch.from_numpy(feats.video[i : i + 64]).to(torch.float32) / 255.0
+                v = dequantise_pooled(feats.video[i : i + 64])
                 rows.append(enc.frame_features(v).numpy().astype(np.float16))
         feats.pictures = np.concatenate(rows)
         tmp = path.with_suffix(".tmp.npy")
