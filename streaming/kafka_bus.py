@@ -221,8 +221,8 @@ def connect_with_retry(
     spent. Authentication failures are not retried: waiting does not fix a wrong password; nor
     is a failure that ``diagnose()`` explains (it returns why, e.g. :func:`tls_problem`), asked
     when the port accepts connections but the client still failed.
-    When ``stop`` is set (a service's SIGTERM), the wait ends at once with :class:`BusStopped`,
-    so a service shuts down within one attempt even while the cluster is away.
+    When ``stop`` is set (a service's SIGTERM), the wait, or the attempt in progress, ends at once
+    with :class:`BusStopped`, so a service shuts down within its budget even while the cluster is away.
     """
     start = time.monotonic()
     delays = backoff_delays(backoff_initial_s, backoff_max_s)
@@ -236,7 +236,7 @@ def connect_with_retry(
             per_try = max(0.1, min(per_try, timeout_s - (time.monotonic() - start)))
         try:
             with _quiet_kafka_logs() as captured:
-                return factory(per_try)
+                return _attempt(what, bootstrap, factory, per_try, stop)
         except _AUTH_ERRORS as exc:
             raise _auth_failed(bootstrap, what, describe_error(exc)) from None
         except (kerr.KafkaError, OSError) as exc:
@@ -268,6 +268,58 @@ def connect_with_retry(
             stop.wait(delay)
         else:
             sleep(delay)
+
+
+STOP_POLL_S = 0.05  # how often an attempt in progress looks at the stop flag
+
+
+def _attempt(
+    what: str, bootstrap: str, factory: Callable[[float], Any], per_try: float, stop: threading.Event | None
+) -> Any:
+    """``factory(per_try)``, given up as soon as ``stop`` is set.
+
+    A bootstrap of a cluster that is away blocks for its whole timeout (5 s by default), longer
+    than a stopping service's budget (3 s) and past its watchdog: the attempt runs in a thread and
+    the caller leaves it on a stop. A client that connects after it was left is closed.
+    """
+    if stop is None:
+        return factory(per_try)
+    lock = threading.Lock()
+    done = threading.Event()
+    outcome: list[tuple[bool, Any]] = []
+    left = [False]
+
+    def run() -> None:
+        try:
+            result: tuple[bool, Any] = (True, factory(per_try))
+        except BaseException as exc:  # handed to the caller, who re-raises it
+            result = (False, exc)
+        with lock:
+            outcome.append(result)
+            late = left[0]
+        done.set()
+        if late and result[0]:
+            _close_quietly(result[1])
+
+    threading.Thread(target=run, name=f"kafka-connect {what}", daemon=True).start()
+    while not done.wait(STOP_POLL_S):
+        if stop.is_set():
+            with lock:
+                if not outcome:
+                    left[0] = True
+                    raise BusStopped(f"stopped while connecting to Kafka at {bootstrap} ({what})")
+            break
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
+
+
+def _close_quietly(client: Any) -> None:
+    try:
+        client.close()
+    except Exception as exc:  # a client nobody uses any more: its close is best effort
+        log.debug("closing a Kafka client connected after its caller stopped: %s", describe_error(exc))
 
 
 T = TypeVar("T")
