@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent import futures
 from typing import Any, Generic, TypeVar, cast
 
 import kafka.errors as kerr
@@ -284,40 +285,30 @@ def _attempt(
     """
     if stop is None:
         return factory(per_try)
-    lock = threading.Lock()
-    done = threading.Event()
-    outcome: list[tuple[bool, Any]] = []
-    left = [False]
+    attempt: futures.Future[Any] = futures.Future()
 
     def run() -> None:
         try:
-            result: tuple[bool, Any] = (True, factory(per_try))
-        except BaseException as exc:  # handed to the caller, who re-raises it
-            result = (False, exc)
-        with lock:
-            outcome.append(result)
-            late = left[0]
-        done.set()
-        if late and result[0]:
-            _close_quietly(result[1])
+            attempt.set_result(factory(per_try))
+        except BaseException as exc:  # handed to the caller by result()
+            attempt.set_exception(exc)
 
     threading.Thread(target=run, name=f"kafka-connect {what}", daemon=True).start()
-    while not done.wait(STOP_POLL_S):
+    # wait(), not result(timeout): a factory's own TimeoutError must not read as "still running"
+    while not futures.wait([attempt], timeout=STOP_POLL_S).done:
         if stop.is_set():
-            with lock:
-                if not outcome:
-                    left[0] = True
-                    raise BusStopped(f"stopped while connecting to Kafka at {bootstrap} ({what})")
-            break
-    ok, value = outcome[0]
-    if ok:
-        return value
-    raise value
+            # its client is closed when it connects (at once if it just did)
+            attempt.add_done_callback(_close_if_connected)
+            raise BusStopped(f"stopped while connecting to Kafka at {bootstrap} ({what})")
+    return attempt.result()
 
 
-def _close_quietly(client: Any) -> None:
+def _close_if_connected(attempt: futures.Future[Any]) -> None:
+    """Close the client of an attempt whose caller left (a stop): nobody will use it."""
+    if attempt.exception() is not None:
+        return
     try:
-        client.close()
+        attempt.result().close()
     except Exception as exc:  # a client nobody uses any more: its close is best effort
         log.debug("closing a Kafka client connected after its caller stopped: %s", describe_error(exc))
 
